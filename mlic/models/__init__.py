@@ -1,0 +1,5 @@
+"""mlic's models: necks (IRPE encoder), heads (label-query decoder), losses.
+
+mmpretrain's backbones, ``ImageClassifier`` and data preprocessor are used
+as they are, through the registry.
+"""

@@ -1,0 +1,14 @@
+from .compat import (adapt_cfg_for_device, allow_mmengine_checkpoints,
+                     init_cpu_distributed, is_cpu_only,
+                     mmengine_checkpoint_globals, silence_known_warnings)
+from .setup_env import prepare_run, register_all_modules
+
+__all__ = [
+    'register_all_modules', 'prepare_run', 'allow_mmengine_checkpoints',
+    'mmengine_checkpoint_globals', 'init_cpu_distributed', 'is_cpu_only',
+    'adapt_cfg_for_device', 'silence_known_warnings'
+]
+from .config_check import (check_config_keys, check_file_exists,  # noqa
+                           normalise_dataloaders)
+
+__all__ += ['check_config_keys', 'check_file_exists', 'normalise_dataloaders']

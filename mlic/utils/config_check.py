@@ -1,0 +1,57 @@
+"""Checks of a config that mmengine itself does not make."""
+import difflib
+import os.path as osp
+
+# Top-level keys mmengine's Runner and mlic's tools read.
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader',
+    'test_dataloader', 'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr',
+    'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator',
+    'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from',
+    'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
+    'visualizer', 'default_scope', 'randomness', 'experiment_name',
+    'custom_imports', 'model_wrapper_cfg', 'find_unused_parameters',
+    'runner_type', 'vis_backends', 'tta_model', 'tta_pipeline')
+# Helper variables OpenMMLab configs commonly define at the top level.
+HELPER_KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
+               'dataset_type', 'data_root', 'img_size', 'max_epochs',
+               'max_iters', 'meta_keys', 'num_classes', 'batch_size')
+
+
+class ConfigKeyError(ValueError):
+    """A config key that is almost certainly a typo."""
+
+
+def check_config_keys(cfg):
+    """Reject a top-level key that looks like a misspelled Runner key.
+
+    Configs may define helper variables (``img_size``, ``train_pipeline``),
+    so unknown keys are fine unless they are a near miss of a key the Runner
+    reads, such as ``train_dataloder``: mmengine would silently ignore it.
+    """
+    for key in cfg.keys():
+        if key in RUNNER_KEYS or key in HELPER_KEYS or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
+        if close:
+            where = f' in {cfg.filename}' if cfg.filename else ''
+            raise ConfigKeyError(f'unknown config key {key!r}{where}; did you mean '
+                           f'{close[0]!r}? (mmengine would ignore it)')
+
+
+def check_file_exists(path, what):
+    """A clear error for a missing input file named on the command line."""
+    if path is None:
+        return
+    if '://' in str(path):  # URLs are fetched by mmengine
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+
+
+def normalise_dataloaders(cfg):
+    """``persistent_workers`` needs worker processes: off when num_workers=0."""
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name, None)
+        if loader and loader.get('num_workers', 0) == 0:
+            loader['persistent_workers'] = False

@@ -1,0 +1,51 @@
+"""Registering mlic's modules and setting its default scope."""
+import warnings
+
+from mmengine import DefaultScope
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Import every mlic (and mmpretrain) module so that all registries fill.
+
+    Args:
+        init_default_scope (bool): also make ``'mlic'`` the global default
+            scope, so that configs resolve bare names through mlic's
+            registries (which fall back to mmpretrain's and mmengine's).
+    """
+    import mmpretrain.utils
+    mmpretrain.utils.register_all_modules(init_default_scope=False)
+
+    import mlic.datasets  # noqa: F401
+    import mlic.engine  # noqa: F401
+    import mlic.evaluation  # noqa: F401
+    import mlic.models  # noqa: F401
+
+    if not init_default_scope:
+        return
+    current = DefaultScope.get_current_instance()
+    if current is None:
+        DefaultScope.get_instance('mlic', scope_name='mlic')
+    elif current.scope_name != 'mlic':
+        warnings.warn(f'The current default scope "{current.scope_name}" is '
+                      'not "mlic"; register_all_modules makes it "mlic".')
+        # A unique instance name: mmengine keeps every instance by name.
+        import datetime
+        name = f'mlic-{datetime.datetime.now()}'
+        DefaultScope.get_instance(name, scope_name='mlic')
+
+
+def prepare_run(cfg, launcher='none'):
+    """Everything train.py and test.py do to a config before the Runner.
+
+    Checks top-level keys, makes ``num_workers=0`` loaders valid, records the
+    launcher, adapts DDP/AMP to the hardware and, on a CPU-only machine,
+    initialises the gloo process group that mmengine would fail to create.
+    """
+    from .compat import adapt_cfg_for_device, init_cpu_distributed
+    from .config_check import check_config_keys, normalise_dataloaders
+    check_config_keys(cfg)
+    normalise_dataloaders(cfg)
+    cfg.launcher = launcher
+    adapt_cfg_for_device(cfg)
+    init_cpu_distributed(launcher)
+    return cfg

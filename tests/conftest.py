@@ -1,0 +1,70 @@
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_CFG = osp.join(REPO, 'tests', 'data', 'tiny_shapes.py')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _data_cache(tmp_path_factory):
+    """Generated datasets go to a per-session folder, not ~/.cache."""
+    cache = str(tmp_path_factory.mktemp('mlic_cache'))
+    old = os.environ.get('MLIC_DATA_CACHE')
+    os.environ['MLIC_DATA_CACHE'] = cache
+    yield cache
+    if old is None:
+        os.environ.pop('MLIC_DATA_CACHE', None)
+    else:
+        os.environ['MLIC_DATA_CACHE'] = old
+
+
+def write_coco(root, images, categories, annotations, img_dir='images',
+               ann_name='instances.json', size=16, write_images=True):
+    """A COCO-format dataset on disk: ``images`` are (id, file_name)."""
+    os.makedirs(osp.join(root, img_dir), exist_ok=True)
+    rng = np.random.default_rng(0)
+    if write_images:
+        for _, name in images:
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            cv2.imwrite(osp.join(root, img_dir, name), img)
+    data = dict(
+        images=[dict(id=i, file_name=n, width=size, height=size)
+                for i, n in images],
+        categories=[dict(id=c, name=n) for c, n in categories],
+        annotations=[dict(id=k + 1, image_id=i, category_id=c,
+                          bbox=[0, 0, 4, 4], area=16, iscrowd=0)
+                     for k, (i, c) in enumerate(annotations)])
+    path = osp.join(root, ann_name)
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return path
+
+
+def run_tool(args, cwd, env=None, timeout=600, check=True):
+    """Run a tools/ script (python or bash) the way a user does."""
+    full_env = dict(os.environ)
+    full_env['PYTHONPATH'] = os.pathsep.join(
+        [REPO, osp.join(REPO, 'tests', 'data'),
+         full_env.get('PYTHONPATH', '')])
+    full_env.setdefault('OMP_NUM_THREADS', '1')
+    full_env['PYTHON'] = sys.executable
+    if env:
+        full_env.update(env)
+    if args[0].endswith('.sh'):
+        cmd = ['bash', osp.join(REPO, args[0])] + list(args[1:])
+    else:
+        cmd = [sys.executable, osp.join(REPO, args[0])] + list(args[1:])
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{" ".join(cmd)} failed ({proc.returncode}):\n'
+            f'{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
+    return proc

@@ -1,0 +1,169 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score
+
+from mlic.evaluation import average_precision, multilabel_metrics
+
+
+def _random_case(n=300, c=9, seed=0, ties=False):
+    rng = np.random.default_rng(seed)
+    targets = (rng.random((n, c)) < 0.3).astype(np.int8)
+    scores = np.clip(targets * 0.3 + rng.random((n, c)) * 0.7, 0, 1)
+    if ties:
+        scores = np.round(scores, 1)
+    return scores, targets
+
+
+def _direct_threshold_metrics(scores, targets, pred):
+    """SPEC.md section 4 written out with loops (ignored = -1 skipped)."""
+    c = scores.shape[1]
+    nc, np_, ng = np.zeros(c), np.zeros(c), np.zeros(c)
+    for j in range(c):
+        for i in range(scores.shape[0]):
+            if targets[i, j] < 0:
+                continue
+            np_[j] += pred[i, j]
+            ng[j] += targets[i, j] == 1
+            nc[j] += pred[i, j] and targets[i, j] == 1
+    cp = np.mean([nc[j] / np_[j] if np_[j] else 0.0 for j in range(c)])
+    cr = np.mean([nc[j] / ng[j] if ng[j] else 0.0 for j in range(c)])
+    op = nc.sum() / np_.sum() if np_.sum() else 0.0
+    orr = nc.sum() / ng.sum()
+    f1 = lambda p, r: 2 * p * r / (p + r) if p + r else 0.0  # noqa: E731
+    return dict(CP=cp, CR=cr, CF1=f1(cp, cr), OP=op, OR=orr, OF1=f1(op, orr))
+
+
+@pytest.mark.parametrize('ties', [False, True])
+def test_ap_equals_sklearn(ties):
+    scores, targets = _random_case(ties=ties)
+    ours = average_precision(scores, targets)
+    for j in range(scores.shape[1]):
+        ref = average_precision_score(targets[:, j], scores[:, j])
+        assert ours[j] == pytest.approx(ref, abs=1e-12)
+
+
+def test_ap_is_mean_precision_at_positive_ranks():
+    # ranking: + - + - - +  -> precisions 1, 2/3, 3/6
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    targets = np.array([1, 0, 1, 0, 0, 1])
+    assert average_precision(scores, targets)[0] == pytest.approx(
+        (1 + 2 / 3 + 0.5) / 3)
+
+
+def test_ap_ties_do_not_depend_on_order():
+    scores = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
+    t1 = np.array([0, 1, 0, 0, 1])
+    t2 = np.array([0, 0, 0, 1, 1])  # same multiset inside the tie group
+    assert average_precision(scores, t1)[0] == average_precision(scores, t2)[0]
+    # tie group of 3 ranked 2..4 with 1 positive: precision 1/4 at its end;
+    # last positive at rank 5: precision 2/5.
+    assert average_precision(scores, t1)[0] == pytest.approx((1 / 4 + 2 / 5) / 2)
+
+
+def test_interpolated_ap_hand_value():
+    # - + - - + +: precisions at positives 1/2, 2/5, 3/6; the envelope lifts
+    # the middle one to 1/2.
+    scores = np.linspace(1, 0.5, 6)
+    targets = np.array([0, 1, 0, 0, 1, 1])
+    assert average_precision(scores, targets)[0] == pytest.approx(
+        (0.5 + 0.4 + 0.5) / 3)
+    assert average_precision(scores, targets, interpolated=True)[0] == \
+        pytest.approx(0.5)
+    s, t = _random_case(seed=3)
+    assert np.all(average_precision(s, t, interpolated=True) >=
+                  average_precision(s, t) - 1e-12)
+
+
+def test_threshold_metrics_match_direct_formulas():
+    scores, targets = _random_case(seed=1)
+    targets[5:9, 2] = -1  # ignored entries
+    res = multilabel_metrics(scores, targets, thr=0.55, percent=False)
+    ref = _direct_threshold_metrics(scores, targets, scores >= 0.55)
+    for key, value in ref.items():
+        assert res[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_cf1_is_from_averaged_cp_cr_not_mean_f1():
+    # class 0: 1 correct of 1 predicted, 1 of 4 gt -> P 1, R .25, F1 .4
+    # class 1: 2 correct of 4 predicted, 2 of 2 gt -> P .5, R 1, F1 .667
+    targets = np.array([[1, 1], [1, 1], [1, 0], [1, 0]])
+    scores = np.array([[0.9, 0.9], [0.1, 0.9], [0.1, 0.9], [0.1, 0.9]])
+    res = multilabel_metrics(scores, targets, percent=False)
+    assert res['CP'] == pytest.approx(0.75)
+    assert res['CR'] == pytest.approx(0.625)
+    assert res['CF1'] == pytest.approx(2 * 0.75 * 0.625 / 1.375)
+    assert res['CF1'] != pytest.approx((0.4 + 2 / 3) / 2)
+    assert res['OP'] == pytest.approx(3 / 5)
+    assert res['OR'] == pytest.approx(3 / 6)
+
+
+def test_paper_cf1_of1_check():
+    # SPEC.md section 4: CP 84.9, CR 74.7 -> CF1 79.5; OP 86.8, OR 76.9 -> 81.5
+    # Build counts with exactly these precisions/recalls (one class).
+    def f1_of(p, r):
+        n_correct = int(round(p * r * 1e4))
+        n_pred = n_correct / p
+        n_gt = n_correct / r
+        scores = np.zeros((int(round(max(n_pred, n_gt) + n_pred)), 1))
+        targets = np.zeros_like(scores, dtype=np.int8)
+        scores[:int(round(n_pred))] = 1
+        targets[:n_correct] = 1
+        targets[int(round(n_pred)):int(round(n_pred)) + int(
+            round(n_gt)) - n_correct] = 1
+        res = multilabel_metrics(scores, targets)
+        return res
+    res = f1_of(0.849, 0.747)
+    assert res['CP'] == pytest.approx(84.9, abs=0.01)
+    assert res['CR'] == pytest.approx(74.7, abs=0.01)
+    assert round(res['CF1'], 1) == 79.5
+    res = f1_of(0.868, 0.769)
+    # 81.55 from the printed (rounded) OP/OR; the paper's 81.5 is within the
+    # rounding of its inputs.
+    assert res['OF1'] == pytest.approx(81.5, abs=0.06)
+
+
+def test_class_without_predictions_gives_zero_not_nan():
+    scores = np.array([[0.9, 0.1], [0.2, 0.2], [0.8, 0.3]])
+    targets = np.array([[1, 1], [0, 0], [1, 1]])
+    res = multilabel_metrics(scores, targets, percent=False)
+    assert res['CP'] == pytest.approx(0.5)  # class 1 never predicted -> 0
+    assert res['CR'] == pytest.approx(0.5)
+    assert not any(np.isnan(v) for k, v in res.items() if k != 'AP_per_class')
+
+
+def test_map_skips_classes_without_positives_and_ignored_entries():
+    scores, targets = _random_case(seed=2, c=4)
+    targets[:, 3] = 0
+    res = multilabel_metrics(scores, targets)
+    assert np.isnan(res['AP_per_class'][3])
+    ap = [average_precision_score(targets[:, j], scores[:, j]) for j in range(3)]
+    assert res['mAP'] == pytest.approx(100 * np.mean(ap))
+    # ignored entries are as if absent for that class
+    t2 = targets.copy()
+    t2[:40, 0] = -1
+    ours = average_precision(scores, t2)[0]
+    ref = average_precision_score(targets[40:, 0], scores[40:, 0])
+    assert ours == pytest.approx(ref)
+
+
+def test_topk_predictions():
+    scores = np.array([[0.9, 0.8, 0.1, 0.05], [0.2, 0.3, 0.4, 0.5]])
+    targets = np.array([[1, 0, 0, 0], [0, 0, 1, 1]])
+    res = multilabel_metrics(scores, targets, topk=2, percent=False)
+    # top-2: image 0 -> {0, 1}, image 1 -> {3, 2}: 3 correct of 4 predicted
+    assert res['OP_top2'] == pytest.approx(3 / 4)
+    assert res['OR_top2'] == pytest.approx(1.0)
+    assert res['CP_top2'] == pytest.approx((1 + 0 + 1 + 1) / 4)
+
+
+def test_accepts_tensors_and_rejects_bad_targets():
+    scores, targets = _random_case(n=50, c=3)
+    a = multilabel_metrics(torch.from_numpy(scores).half(),
+                           torch.from_numpy(targets))
+    b = multilabel_metrics(scores.astype(np.float16), targets)
+    assert a['mAP'] == pytest.approx(b['mAP'])
+    with pytest.raises(ValueError, match='targets must be 1, 0 or -1'):
+        multilabel_metrics(scores, targets * 2)
+    with pytest.raises(ValueError, match='same shape'):
+        multilabel_metrics(scores, targets[:, :2])

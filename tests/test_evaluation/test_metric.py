@@ -1,0 +1,57 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from mlic.evaluation import MLICMetric, multilabel_metrics
+
+
+def _samples(scores, labels, ignored=None):
+    out = []
+    for i, (s, lab) in enumerate(zip(scores, labels)):
+        d = dict(pred_score=torch.tensor(s), gt_label=torch.tensor(lab),
+                 img_id=100 + i, img_path=f'img{i}.jpg', sample_idx=i)
+        if ignored and i in ignored:
+            d['gt_label_difficult'] = ignored[i]
+        out.append(d)
+    return out
+
+
+def test_metric_equals_function_and_dumps(tmp_path):
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 5)).astype(np.float32)
+    labels = [sorted(set(rng.integers(0, 5, 2).tolist())) for _ in range(20)]
+    targets = np.zeros((20, 5), np.int8)
+    for i, lab in enumerate(labels):
+        targets[i, lab] = 1
+    ignored = {3: [4], 7: [0]}
+    for i, cls in ignored.items():
+        targets[i, cls] = np.where(targets[i, cls] == 1, 1, -1)
+
+    out = tmp_path / 'preds.pkl'
+    metric = MLICMetric(topk=3, out_file=str(out), classwise=True)
+    metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd', 'e'))
+    samples = _samples(scores, labels, ignored)
+    metric.process(None, samples[:11])
+    metric.process(None, samples[11:])
+    res = metric.evaluate(20)
+    ref = multilabel_metrics(scores, targets, topk=3)
+    for key in ('mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'CF1_top3'):
+        assert res[key] == pytest.approx(ref[key]), key
+    assert list(res)[:7] == ['mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1']
+
+    with open(out, 'rb') as f:
+        dumped = pickle.load(f)
+    np.testing.assert_array_equal(dumped['scores'], scores)
+    np.testing.assert_array_equal(dumped['targets'], targets)
+    assert dumped['img_ids'] == list(range(100, 120))
+    assert dumped['classes'] == ['a', 'b', 'c', 'd', 'e']
+
+
+def test_metric_rejects_out_of_range_labels():
+    metric = MLICMetric()
+    with pytest.raises(ValueError, match='out of range'):
+        metric.process(None, _samples(np.zeros((1, 3), np.float32), [[5]]))
+    with pytest.raises(ValueError, match='thr'):
+        MLICMetric(thr=1.5)

@@ -1,0 +1,216 @@
+"""The tools, run as a user runs them (subprocesses), on tiny data."""
+import os
+import os.path as osp
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, TINY_CFG, run_tool
+
+HEADER = ['mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1']
+
+
+def parse_metrics(stdout):
+    """The two-line table test.py prints last."""
+    lines = stdout.strip().splitlines()
+    for i, line in enumerate(lines):
+        if line.split() == HEADER:
+            return dict(zip(HEADER, map(float, lines[i + 1].split())))
+    raise AssertionError(f'no metrics table in:\n{stdout[-2000:]}')
+
+
+def write_cfg(path, body):
+    with open(path, 'w') as f:
+        f.write(f'_base_ = [{TINY_CFG!r}]\n' + body)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """One tiny training run whose checkpoints several tests use."""
+    work = tmp_path_factory.mktemp('train')
+    run_tool(['tools/train.py', TINY_CFG, '--work-dir', str(work)], cwd=work)
+    return work
+
+
+def test_train_writes_checkpoints_and_test_reads_them(trained, tmp_path):
+    files = os.listdir(trained)
+    assert {'epoch_1.pth', 'epoch_2.pth', 'epoch_3.pth'} <= set(files)
+    best = [f for f in files if f.startswith('best_mAP_epoch_')]
+    assert len(best) == 1
+    out = tmp_path / 'preds.pkl'
+    res_best = run_tool(['tools/test.py', TINY_CFG, str(trained / best[0]),
+                         '--work-dir', str(tmp_path), '--out', str(out),
+                         '--per-class'], cwd=tmp_path)
+    metrics = parse_metrics(res_best.stdout)
+    assert 0 <= metrics['mAP'] <= 100
+    assert 'crescent' in res_best.stdout + res_best.stderr  # per-class table
+    with open(out, 'rb') as f:
+        dumped = pickle.load(f)
+    assert dumped['scores'].shape == (13, 12)
+    assert sorted(dumped['img_ids']) == list(range(1, 14))
+    from mlic.evaluation import multilabel_metrics
+    again = multilabel_metrics(dumped['scores'], dumped['targets'])
+    assert again['mAP'] == pytest.approx(metrics['mAP'], abs=0.006)
+    res_last = run_tool(['tools/test.py', TINY_CFG,
+                         str(trained / 'epoch_3.pth'), '--work-dir',
+                         str(tmp_path)], cwd=tmp_path)
+    parse_metrics(res_last.stdout)
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    body = ("custom_imports = dict(imports=['test_plugins'])\n"
+            "custom_hooks = [dict(type='NumClassCheckHook'),\n"
+            "    dict(type='EMAHook', momentum=0.2, update_buffers=True),\n"
+            "    dict(type='SlowDownHook', seconds=%s, from_epoch=1)]\n")
+    ref_cfg = write_cfg(tmp_path / 'ref.py', body % 0)
+    cfg = write_cfg(tmp_path / 'slow.py', body % 0.4)
+    ref_dir, dir_ = tmp_path / 'ref', tmp_path / 'run'
+    run_tool(['tools/train.py', ref_cfg, '--work-dir', str(ref_dir)],
+             cwd=tmp_path)
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [REPO, osp.join(REPO, 'tests', 'data')]), OMP_NUM_THREADS='1')
+    proc = subprocess.Popen(
+        [sys.executable, osp.join(REPO, 'tools/train.py'), cfg,
+         '--work-dir', str(dir_)], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = dir_ / 'last_checkpoint'
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if marker.exists() and marker.read_text().endswith('epoch_1.pth'):
+            break
+        assert proc.poll() is None, 'training ended before it could be killed'
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (dir_ / 'epoch_3.pth').exists()
+
+    res = run_tool(['tools/train.py', cfg, '--work-dir', str(dir_),
+                    '--resume'], cwd=tmp_path)
+    log = res.stdout + res.stderr
+    assert 'resumed epoch: 1' in log.replace('Epoch', 'epoch')
+    ref, got = _state(ref_dir / 'epoch_3.pth'), _state(dir_ / 'epoch_3.pth')
+    assert got['meta']['epoch'] == 3 and got['meta']['iter'] == ref['meta'][
+        'iter']
+    for key, value in ref['state_dict'].items():
+        torch.testing.assert_close(got['state_dict'][key], value,
+                                   rtol=1e-5, atol=1e-6, msg=key)
+    for key, value in ref['ema_state_dict'].items():
+        torch.testing.assert_close(got['ema_state_dict'][key], value,
+                                   rtol=1e-5, atol=1e-6, msg=key)
+    assert got['param_schedulers'][0]['last_step'] == \
+        ref['param_schedulers'][0]['last_step']
+    step = lambda s: [v['step'] for v in s['optimizer']['state'].values()]  # noqa
+    assert step(got) == step(ref)
+
+
+def test_distributed_train_and_test_on_cpu(trained, tmp_path):
+    port = str(29500 + os.getpid() % 1000)
+    work = tmp_path / 'dist'
+    run_tool(['tools/dist_train.sh', TINY_CFG, '2', '--work-dir', str(work),
+              '--cfg-options', 'train_cfg.max_epochs=1'],
+             cwd=tmp_path, env=dict(PORT=port))
+    assert (work / 'epoch_1.pth').exists()
+    ckpt = str(trained / 'epoch_3.pth')
+    single = parse_metrics(run_tool(
+        ['tools/test.py', TINY_CFG, ckpt, '--work-dir', str(tmp_path / 's')],
+        cwd=tmp_path).stdout)
+    dist = parse_metrics(run_tool(
+        ['tools/dist_test.sh', TINY_CFG, ckpt, '2', '--work-dir',
+         str(tmp_path / 'd')], cwd=tmp_path, env=dict(PORT=port)).stdout)
+    for key in HEADER:
+        assert dist[key] == pytest.approx(single[key], abs=1e-4), key
+
+
+def test_user_component_through_custom_imports(tmp_path):
+    cfg = tmp_path / 'custom.py'
+    example = osp.join(REPO, 'docs', 'examples', 'shapes_my_backbone.py')
+    tiny = ("dict(image_size=32, num_images=dict(train=32, val=13), "
+            "pipeline=[dict(type='LoadImageChecked'), dict(type='Resize', "
+            "scale=(32, 32)), dict(type='PackInputs')])")
+    cfg.write_text(
+        f'_base_ = [{example!r}]\n'
+        "model = dict(backbone=dict(widths=(8, 16)), head=dict(in_channels=16))\n"
+        f'train_dataloader = dict(batch_size=8, num_workers=0, dataset={tiny})\n'
+        f'val_dataloader = dict(batch_size=8, num_workers=0, dataset={tiny})\n'
+        'test_dataloader = val_dataloader\n'
+        'train_cfg = dict(max_epochs=1)\n')
+    res = run_tool(['tools/train.py', str(cfg), '--work-dir',
+                    str(tmp_path / 'w')], cwd=tmp_path,
+                   env=dict(PYTHONPATH=os.pathsep.join(
+                       [REPO, osp.join(REPO, 'docs', 'examples')])))
+    assert (tmp_path / 'w' / 'epoch_1.pth').exists()
+    assert 'TinyConvNet' in (tmp_path / 'w' / 'custom.py').read_text()
+    assert res.returncode == 0
+
+
+def test_amp_on_cpu_uses_bfloat16(tmp_path):
+    res = run_tool(['tools/train.py', TINY_CFG, '--amp', '--work-dir',
+                    str(tmp_path / 'w'), '--cfg-options',
+                    'train_cfg.max_epochs=1'], cwd=tmp_path)
+    assert 'bfloat16' in res.stdout + res.stderr
+    assert (tmp_path / 'w' / 'epoch_1.pth').exists()
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--cfg-options', 'model.head.num_classes=5'],
+     r'num_classes=5 but the train dataset \(ShapesMultiLabel\) has 12'),
+    (['--cfg-options', 'model.backbone.depht=18'],
+     r'ResNet.*unexpected keyword argument .depht.'),
+    (['--cfg-options', 'load_from=/no/such/file.pth'],
+     r'checkpoint given as load_from not found: /no/such/file.pth'),
+    (['--resume', '/no/such/ckpt.pth'],
+     r'--resume not found: /no/such/ckpt.pth'),
+])
+def test_train_bad_input(tmp_path, args, message):
+    res = run_tool(['tools/train.py', TINY_CFG, '--work-dir',
+                    str(tmp_path / 'w')] + args, cwd=tmp_path, check=False)
+    assert res.returncode != 0
+    assert re.search(message, res.stderr), res.stderr[-3000:]
+    assert not (tmp_path / 'w' / 'epoch_1.pth').exists()
+
+
+def test_misspelled_config_key_and_missing_files(tmp_path):
+    cfg = write_cfg(tmp_path / 'typo.py', 'val_evaluater = dict()\n')
+    res = run_tool(['tools/train.py', cfg], cwd=tmp_path, check=False)
+    assert res.returncode != 0
+    assert "unknown config key 'val_evaluater'" in res.stderr
+    assert "did you mean 'val_evaluator'" in res.stderr
+    res = run_tool(['tools/test.py', TINY_CFG, str(tmp_path / 'none.pth')],
+                   cwd=tmp_path, check=False)
+    assert res.returncode != 0
+    assert f'checkpoint not found: {tmp_path / "none.pth"}' in res.stderr
+    res = run_tool(['tools/train.py', str(tmp_path / 'nocfg.py')],
+                   cwd=tmp_path, check=False)
+    assert 'config file not found' in res.stderr
+
+
+def test_bad_image_in_training_is_named(tmp_path):
+    # Corrupt one image of a private copy of the tiny dataset.
+    from mlic.datasets.shapes import ensure_shapes
+    cache = tmp_path / 'cache'
+    root = ensure_shapes(str(cache), 0, 32, dict(train=32, val=13))
+    victim = osp.join(root, 'train', 'train_000004.jpg')
+    with open(victim, 'r+b') as f:
+        f.truncate(200)
+    cfg = write_cfg(tmp_path / 'bad.py', (
+        f'train_dataloader = dict(dataset=dict(cache_dir={str(cache)!r}))\n'
+        f'val_dataloader = dict(dataset=dict(cache_dir={str(cache)!r}))\n'
+        'test_dataloader = val_dataloader\n'))
+    res = run_tool(['tools/train.py', cfg, '--work-dir', str(tmp_path / 'w')],
+                   cwd=tmp_path, check=False)
+    assert res.returncode != 0
+    assert 'train_000004.jpg' in res.stderr
+    assert 'truncated' in res.stderr

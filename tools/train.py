@@ -1,0 +1,88 @@
+"""Train a model from a config: python tools/train.py CONFIG [options]."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mlic.utils import silence_known_warnings  # noqa: E402
+
+silence_known_warnings()
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mlic.utils import check_file_exists, prepare_run  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a mlic model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        help='resume from CKPT, or (no value) from the latest checkpoint of '
+        'the work dir')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision (fp16 on GPU, bfloat16 autocast on CPU)')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the lr by total batch / auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--no-validate', action='store_true',
+        help='skip validation during training')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. train_cfg.max_epochs=3')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg, args):
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        optim = cfg.optim_wrapper
+        if optim.get('type', 'OptimWrapper') == 'OptimWrapper':
+            optim.type = 'AmpOptimWrapper'
+            optim.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        check_file_exists(args.resume, 'checkpoint given to --resume')
+        cfg.resume, cfg.load_from = True, args.resume
+    elif cfg.get('load_from', None):
+        check_file_exists(cfg.load_from, 'checkpoint given as load_from')
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_file_exists(args.config, 'config file')
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    prepare_run(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
