@@ -3,3 +3,4 @@
 mmpretrain's backbones, ``ImageClassifier`` and data preprocessor are used
 as they are, through the registry.
 """
+from .necks import IRPETransformerEncoder  # noqa: F401

@@ -1,0 +1,152 @@
+"""Multi-head self-attention with optional iRPE, and an encoder layer."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .irpe import ImageRPE
+
+
+def irpe_attention(q: Tensor,
+                   k: Tensor,
+                   v: Tensor,
+                   rpe: Optional[ImageRPE] = None,
+                   height: Optional[int] = None,
+                   width: Optional[int] = None,
+                   dropout_p: float = 0.0) -> Tensor:
+    """Scaled dot-product attention with the iRPE terms of SPEC.md section 2.
+
+    Args:
+        q, k, v: (B, heads, L, d_head), L = height * width.
+        rpe: the tables (None: plain attention).
+        height, width: the token grid (needed with ``rpe``).
+        dropout_p: attention dropout, applied to a_ij before both the v and
+            the rV terms (as in the reference); pass 0 in eval mode.
+
+    Without a value term, the q/k terms become an additive mask of
+    ``F.scaled_dot_product_attention`` (fused kernels). With one, the
+    weights are formed explicitly with the softmax in float32 (also under
+    autocast) and the value term is the bucket scatter of
+    :meth:`ImageRPE.value_term`. Returns (B, heads, L, d_head).
+    """
+    scale = q.shape[-1]**-0.5
+    if rpe is not None and (height is None or width is None
+                            or height * width != q.shape[-2]):
+        raise ValueError(f'irpe_attention: grid {height}x{width} does not '
+                         f'match the {q.shape[-2]} tokens')
+    if rpe is None or not rpe.has_v:
+        mask = None
+        if rpe is not None and rpe.has_qk:
+            mask = rpe.qk_term(q * scale, k * scale, height, width).to(q.dtype)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    # Softmax in at least float32 (float64 inputs stay float64).
+    acc = torch.promote_types(q.dtype, torch.float32)
+    logits = torch.matmul(q * scale, k.transpose(-1, -2)).to(acc)
+    if rpe.has_qk:
+        logits = logits + rpe.qk_term(q * scale, k * scale, height,
+                                      width).to(acc)
+    attn = logits.softmax(dim=-1)
+    if dropout_p > 0:
+        attn = F.dropout(attn, p=dropout_p, training=True)
+    out = torch.matmul(attn.to(v.dtype), v)
+    return out + rpe.value_term(attn, height, width).to(out.dtype)
+
+
+class IRPEAttention(nn.Module):
+    """Multi-head self-attention block: qkv projection, attention, output.
+
+    Args:
+        embed_dims (int): d_model.
+        num_heads (int): heads; must divide ``embed_dims``.
+        attn_drop (float): attention dropout.
+        proj_drop (float): dropout after the output projection.
+        rpe (dict, optional): :class:`ImageRPE` arguments (method, mode,
+            ratio, shared_head, on); None gives standard attention.
+        qkv_bias (bool): biases of the projections.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 attn_drop: float = 0.0,
+                 proj_drop: float = 0.0,
+                 rpe: Optional[dict] = None,
+                 qkv_bias: bool = True):
+        super().__init__()
+        if num_heads < 1 or embed_dims % num_heads:
+            raise ValueError(f'IRPEAttention: d_model={embed_dims} is not '
+                             f'divisible by num_heads={num_heads}')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dim = embed_dims // num_heads
+        self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.attn_drop = attn_drop
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.rpe = None if rpe is None else ImageRPE(
+            num_heads, self.head_dim, **rpe)
+
+    def forward(self, x: Tensor, height: int, width: int) -> Tensor:
+        """x: (B, L, C) tokens of an height x width grid (row-major)."""
+        b, length, c = x.shape
+        qkv = self.qkv(x).view(b, length, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        out = irpe_attention(
+            q, k, v, self.rpe, height, width,
+            dropout_p=self.attn_drop if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(b, length, c)
+        return self.proj_drop(self.proj(out))
+
+
+_ACTIVATIONS = dict(relu=nn.ReLU, gelu=nn.GELU)
+
+
+class IRPEEncoderLayer(nn.Module):
+    """Transformer encoder layer: self-attention (with iRPE) + FFN.
+
+    Post-norm by default (``x = LN(x + Drop(Attn(x)))``, as Query2Label's
+    encoder), pre-norm with ``norm_first=True``.
+
+    Args:
+        embed_dims, num_heads: d_model and heads.
+        feedforward_channels (int): hidden size of the FFN.
+        dropout (float): dropout on the attention weights, after each
+            sub-block and inside the FFN.
+        activation (str): 'relu' or 'gelu'.
+        norm_first (bool): pre-norm.
+        rpe (dict, optional): iRPE settings, see :class:`ImageRPE`.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 dropout: float = 0.1,
+                 activation: str = 'relu',
+                 norm_first: bool = False,
+                 rpe: Optional[dict] = None):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f'IRPEEncoderLayer: activation={activation!r} '
+                             f'must be one of {sorted(_ACTIVATIONS)}')
+        self.attn = IRPEAttention(
+            embed_dims, num_heads, attn_drop=dropout, rpe=rpe)
+        self.ffn = nn.Sequential(
+            nn.Linear(embed_dims, feedforward_channels),
+            _ACTIVATIONS[activation](), nn.Dropout(dropout),
+            nn.Linear(feedforward_channels, embed_dims))
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.norm2 = nn.LayerNorm(embed_dims)
+        self.drop1 = nn.Dropout(dropout)
+        self.drop2 = nn.Dropout(dropout)
+        self.norm_first = norm_first
+
+    def forward(self, x: Tensor, height: int, width: int) -> Tensor:
+        if self.norm_first:
+            x = x + self.drop1(self.attn(self.norm1(x), height, width))
+            return x + self.drop2(self.ffn(self.norm2(x)))
+        x = self.norm1(x + self.drop1(self.attn(x, height, width)))
+        return self.norm2(x + self.drop2(self.ffn(x)))
