@@ -5,12 +5,13 @@ _base_ = [
     '../_base_/schedules/adamw_onecycle.py',
     '../_base_/default_runtime.py',
 ]
-max_epochs = 12
+max_epochs = 16
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     dict(
         type='OneCycleLR',
-        eta_max=1e-3,
+        eta_max=2e-3,
         pct_start=0.2,
         final_div_factor=1e3,
         by_epoch=True,

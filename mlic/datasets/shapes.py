@@ -1,11 +1,12 @@
 """The built-in dataset: procedural multi-label "shapes", in COCO format.
 
-Images hold 1-4 shapes of 12 classes, each of a random colour, size, rotation
-and texture, possibly overlapping, on a cluttered background (colour
-gradients, noise, random strokes). Colour carries no class information, so
-a colour histogram cannot solve it; some classes differ only in outline
-(circle / ring, square / frame). A shape kept in an image stays at least
-half visible, so no label refers to an invisible object.
+Images hold 1-4 shapes of 12 classes, each of a random (saturated) colour,
+size, texture and a small rotation, possibly overlapping, on a cluttered
+background (muted colour gradients, noise, thin random strokes and blobs).
+Colour carries no class information, so a colour histogram cannot solve
+it; some classes differ only in outline (circle / ring, square / frame). A
+shape kept in an image stays at least 70% visible, so no label refers to an
+invisible object.
 
 The split is written to disk as JPEG images plus an ``instances_<split>.json``
 (one bbox and category per object) and read by :class:`CocoMultiLabel`, the
@@ -30,8 +31,12 @@ from mlic.registry import DATASETS
 from .coco import CocoMultiLabel
 
 SHAPE_CLASSES = ('circle', 'ring', 'square', 'frame', 'triangle', 'diamond',
-                 'hexagon', 'star', 'cross', 'crescent', 'heart', 'arrow')
-GENERATOR_VERSION = 1
+                 'bar', 'star', 'cross', 'crescent', 'heart', 'arrow')
+GENERATOR_VERSION = 3
+# Shapes are drawn upright up to this rotation (radians, about 25 deg).
+MAX_ROTATION = 0.44
+# Fraction of each shape's area that stays visible under later shapes.
+MIN_VISIBLE = 0.7
 DEFAULT_SPLITS = dict(train=4000, val=1000)
 _SPLIT_IDS = dict(train=1, val=2, test=3)
 
@@ -61,9 +66,8 @@ def _polygon(name, rng):
         return np.stack([np.cos(a), -np.sin(a)], 1)
     if name == 'diamond':
         return np.array([[0, -1], [0.6, 0], [0, 1], [-0.6, 0]], float)
-    if name == 'hexagon':
-        a = np.deg2rad(np.arange(6) * 60)
-        return np.stack([np.cos(a), np.sin(a)], 1)
+    if name == 'bar':
+        return np.array([[-1, -0.3], [1, -0.3], [1, 0.3], [-1, 0.3]], float)
     if name == 'star':
         a = np.deg2rad(np.arange(10) * 36 - 90)
         r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
@@ -124,31 +128,37 @@ def _shape_mask(name, size, cx, cy, radius, angle, rng):
     return mask
 
 
-def _random_colour(rng):
-    hsv = np.array([[[rng.integers(0, 180), rng.integers(60, 256),
-                      rng.integers(60, 256)]]], np.uint8)
+def _random_colour(rng, sat=(60, 256), val=(60, 256)):
+    hsv = np.array([[[rng.integers(0, 180), rng.integers(*sat),
+                      rng.integers(*val)]]], np.uint8)
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+
+
+def _background_colour(rng):
+    # Muted colours: shapes (saturated, see render_image) stay visible.
+    return _random_colour(rng, sat=(0, 90), val=(40, 220))
 
 
 def _background(size, rng):
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    c0, c1 = _random_colour(rng), _random_colour(rng)
+    c0, c1 = _background_colour(rng), _background_colour(rng)
     a = rng.uniform(0, 2 * np.pi)
     t = (np.cos(a) * xx + np.sin(a) * yy)
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     img = c0 * (1 - t[..., None]) + c1 * t[..., None]
-    img += rng.normal(0, rng.uniform(5, 20), img.shape).astype(np.float32)
-    # Clutter: random strokes and small blobs in random colours.
-    for _ in range(rng.integers(3, 9)):
-        colour = tuple(float(v) for v in _random_colour(rng))
-        n = rng.integers(2, 6)
-        pts = rng.uniform(-0.1, 1.1, (n, 2)) * size
-        cv2.polylines(img, [pts.astype(np.int32)], False, colour,
-                      int(rng.integers(1, 3)), cv2.LINE_AA)
+    img += rng.normal(0, rng.uniform(2, 10), img.shape).astype(np.float32)
+    # Clutter: thin random strokes and small blobs, in any colour.
     for _ in range(rng.integers(2, 7)):
         colour = tuple(float(v) for v in _random_colour(rng))
+        n = rng.integers(2, 5)
+        pts = rng.uniform(-0.1, 1.1, (n, 2)) * size
+        cv2.polylines(img, [pts.astype(np.int32)], False, colour, 1,
+                      cv2.LINE_AA)
+    for _ in range(rng.integers(1, 5)):
+        colour = tuple(float(v) for v in _random_colour(rng))
         c = tuple(int(v) for v in rng.uniform(0, size, 2))
-        axes = tuple(int(v) for v in rng.uniform(1, size * 0.04, 2) + 1)
+        axes = tuple(
+            int(v) for v in rng.uniform(1, max(2.0, size * 0.03), 2) + 1)
         cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0, 360, colour,
                     -1, cv2.LINE_AA)
     return img
@@ -164,9 +174,9 @@ def render_image(seed: int, split: str, index: int, size: int = 128):
         masks = []
         for _ in range(n):
             cls = int(rng.integers(len(SHAPE_CLASSES)))
-            radius = rng.uniform(0.12, 0.26) * size
+            radius = rng.uniform(0.15, 0.3) * size
             cx, cy = rng.uniform(radius * 0.8, size - radius * 0.8, 2)
-            angle = rng.uniform(0, 2 * np.pi)
+            angle = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
             if SHAPE_CLASSES[cls] in ('circle', 'ring'):
                 angle = 0.0
             mask = _shape_mask(SHAPE_CLASSES[cls], size, cx, cy, radius,
@@ -174,13 +184,13 @@ def render_image(seed: int, split: str, index: int, size: int = 128):
             objects.append(cls)
             masks.append(mask)
         # Later shapes cover earlier ones: every kept shape must keep at
-        # least half of its area visible, otherwise draw a new layout.
+        # least MIN_VISIBLE of its area visible, otherwise draw a new layout.
         covered = np.zeros((size, size), bool)
         visible_ok = True
         for mask in reversed(masks):
             own = mask > 127
             area = own.sum()
-            if area < 30 or (own & ~covered).sum() < 0.5 * area:
+            if area < 30 or (own & ~covered).sum() < MIN_VISIBLE * area:
                 visible_ok = False
                 break
             covered |= own
@@ -190,8 +200,8 @@ def render_image(seed: int, split: str, index: int, size: int = 128):
         objects, masks = objects[-1:], masks[-1:]
     annotations = []
     for cls, mask in zip(objects, masks):
-        colour = _random_colour(rng)
-        texture = rng.normal(0, rng.uniform(3, 18),
+        colour = _random_colour(rng, sat=(140, 256), val=(140, 256))
+        texture = rng.normal(0, rng.uniform(2, 8),
                              (size, size, 1)).astype(np.float32)
         alpha = mask.astype(np.float32)[..., None] / 255.0
         img = img * (1 - alpha) + (colour + texture) * alpha

@@ -3,4 +3,6 @@
 mmpretrain's backbones, ``ImageClassifier`` and data preprocessor are used
 as they are, through the registry.
 """
+from .heads import QueryDecoderHead  # noqa: F401
+from .losses import AsymmetricPolynomialLoss  # noqa: F401
 from .necks import IRPETransformerEncoder  # noqa: F401

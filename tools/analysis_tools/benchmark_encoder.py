@@ -6,19 +6,20 @@ whole encoder layer (+ FFN of 4 x d_model) with IRPE off, on 'k' and on
 'qkv' (product method, contextual mode, shared tables), and prints each
 as a ratio to "off" measured in the same run.
 
-Memory: on CUDA, ``max_memory_allocated`` during the step minus the memory
-allocated before it; on CPU, the resident-set high-water mark of a fresh
-process during its first step minus its resident set before the step (each
-measurement runs in its own process, so the allocator holds no memory from
-earlier steps). Both are "the memory the training step adds".
+Memory is "the memory the training step adds": on CUDA,
+``max_memory_allocated`` during the step minus the memory allocated before
+it; on CPU, the peak of the bytes malloc has handed out (glibc
+``mallinfo2``: in-use heap + mmapped chunks), sampled after every PyTorch
+operator of the forward and backward pass (a dispatch mode), minus the
+bytes in use before the step. Unlike the process's resident set, this is
+not blurred by code pages or by memory the allocator keeps after a free.
+Each measurement runs in its own process.
 
     python tools/analysis_tools/benchmark_encoder.py [--device cuda] [--repeat 5]
 """
 import argparse
 import json
-import os
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,15 +37,70 @@ RPES = {
 }
 
 
-def _rss_bytes():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+def _malloc_in_use():
+    """Bytes glibc's malloc has handed out and not taken back."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t)
+                    for name in ('arena', 'ordblks', 'smblks', 'hblks',
+                                 'hblkhd', 'usmblks', 'fsmblks', 'uordblks',
+                                 'fordblks', 'keepcost')]
+
+    libc = ctypes.CDLL('libc.so.6')
+    libc.mallinfo2.restype = MallInfo2
+
+    def in_use():
+        info = libc.mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    return in_use
+
+
+def _cpu_peak_tracker(in_use):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class PeakTracker(TorchDispatchMode):
+        """Samples malloc's in-use bytes after every operator."""
+
+        def __init__(self):
+            super().__init__()
+            self.peak = in_use()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            self.peak = max(self.peak, in_use())
+            return out
+
+    return PeakTracker()
+
+
+def _import_blocks():
+    """mlic.models.utils; without mmengine installed (a bare GPU box), the
+    pure-PyTorch block files are loaded on their own."""
+    try:
+        from mlic.models import utils
+        return utils
+    except ImportError:
+        import importlib.util
+        folder = osp.join(
+            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+            'mlic', 'models', 'utils')
+        spec = importlib.util.spec_from_file_location(
+            '_mlic_blocks', osp.join(folder, '__init__.py'),
+            submodule_search_locations=[folder])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules['_mlic_blocks'] = module
+        spec.loader.exec_module(module)
+        return module
 
 
 def worker(spec):
     import torch
 
-    from mlic.models.utils import IRPEAttention, IRPEEncoderLayer
+    blocks = _import_blocks()
+    IRPEAttention, IRPEEncoderLayer = (blocks.IRPEAttention,
+                                       blocks.IRPEEncoderLayer)
     device = torch.device(spec['device'])
     torch.manual_seed(0)
     d, heads, h, w = spec['setting']
@@ -58,15 +114,27 @@ def worker(spec):
                     requires_grad=True)
     grad = torch.randn_like(x)
 
+    dtype = getattr(torch, spec.get('dtype', 'float32'))
+
     def step():
-        out = module(x, h, w)
-        out.backward(grad)
+        with torch.autocast(device.type, dtype=dtype,
+                            enabled=dtype != torch.float32):
+            out = module(x, h, w)
+        out.float().backward(grad)
 
     def sync():
         if device.type == 'cuda':
             torch.cuda.synchronize()
 
-    # Memory of the first step, before any warm-up.
+    # One tiny step first: it loads code pages and lazily initialised
+    # state, which on a CPU would otherwise count as resident memory of
+    # the measured step. Its own allocations are a few kilobytes.
+    small = torch.randn(1, 4, d, device=device, requires_grad=True)
+    with torch.autocast(device.type, dtype=dtype,
+                        enabled=dtype != torch.float32):
+        module(small, 2, 2).float().sum().backward()
+    module.zero_grad(set_to_none=True)
+    # Memory of the first full-size step.
     if device.type == 'cuda':
         sync()
         torch.cuda.reset_peak_memory_stats()
@@ -75,10 +143,12 @@ def worker(spec):
         sync()
         mem = torch.cuda.max_memory_allocated() - before
     else:
-        before = _rss_bytes()
-        step()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        mem = max(peak - before, 0)
+        in_use = _malloc_in_use()
+        before = in_use()
+        tracker = _cpu_peak_tracker(in_use)
+        with tracker:
+            step()
+        mem = tracker.peak - before
     for _ in range(spec['warmup']):
         step()
     times = []
@@ -108,6 +178,9 @@ def main(argv=None):
     parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--dtype', default='float32',
+                        choices=['float32', 'bfloat16', 'float16'],
+                        help='autocast dtype (float32: none)')
     parser.add_argument('--blocks', nargs='+', default=['attention', 'layer'],
                         choices=['attention', 'layer'])
     parser.add_argument('--worker', help=argparse.SUPPRESS)
@@ -118,6 +191,7 @@ def main(argv=None):
     import torch
     print(f'device={args.device} torch={torch.__version__} '
           f'threads={torch.get_num_threads()} batch={args.batch} '
+          f'dtype={args.dtype} '
           f'repeat={args.repeat} (median)')
     header = (f"{'block':<10}{'setting':<18}{'rpe':<5}{'time ms':>10}"
               f"{'x off':>8}{'mem MB':>10}{'x off':>8}")
@@ -130,7 +204,8 @@ def main(argv=None):
             for name in RPES:
                 res = measure(dict(device=args.device, setting=setting,
                                    rpe=name, block=block, batch=args.batch,
-                                   repeat=args.repeat, warmup=args.warmup))
+                                   repeat=args.repeat, warmup=args.warmup,
+                                   dtype=args.dtype))
                 base = base or res
                 d, heads, h, w = setting
                 label = f'{d}/{heads}h/{h}x{w}'

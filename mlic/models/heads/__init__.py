@@ -1,0 +1,3 @@
+from .query_decoder_head import QueryDecoderHead, QueryDecoderLayer
+
+__all__ = ['QueryDecoderHead', 'QueryDecoderLayer']

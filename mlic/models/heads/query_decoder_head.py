@@ -1,0 +1,231 @@
+"""The label-query decoder head (SPEC.md section 1)."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmpretrain.models.heads import MultiLabelClsHead
+from torch import Tensor
+
+from mlic.registry import MODELS
+
+_ACTIVATIONS = dict(relu=nn.ReLU, gelu=nn.GELU)
+
+
+class MultiheadAttentionWithMaps(nn.Module):
+    """Multi-head attention (query, key/value) that can return its weights.
+
+    Weights are formed explicitly (the label-query cross-attention is small:
+    C queries x L tokens), so the maps a caller asks for are the very
+    weights the forward pass used.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int,
+                 attn_drop: float = 0.0):
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'd_model={embed_dims} is not divisible by '
+                             f'num_heads={num_heads}')
+        self.num_heads = num_heads
+        self.head_dim = embed_dims // num_heads
+        self.q_proj = nn.Linear(embed_dims, embed_dims)
+        self.k_proj = nn.Linear(embed_dims, embed_dims)
+        self.v_proj = nn.Linear(embed_dims, embed_dims)
+        self.out_proj = nn.Linear(embed_dims, embed_dims)
+        self.attn_drop = attn_drop
+
+    def _split(self, x: Tensor) -> Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor,
+                need_weights: bool = False):
+        q = self._split(self.q_proj(query)) * self.head_dim**-0.5
+        k = self._split(self.k_proj(key))
+        v = self._split(self.v_proj(value))
+        logits = torch.matmul(q, k.transpose(-1, -2))
+        attn = logits.to(torch.promote_types(logits.dtype,
+                                             torch.float32)).softmax(-1)
+        weights = attn.mean(dim=1) if need_weights else None
+        if self.training and self.attn_drop > 0:
+            attn = F.dropout(attn, p=self.attn_drop)
+        out = torch.matmul(attn.to(v.dtype), v)
+        b, _, n, _ = out.shape
+        out = out.transpose(1, 2).reshape(b, n, -1)
+        return self.out_proj(out), weights
+
+
+class QueryDecoderLayer(nn.Module):
+    """[optional self-attention] -> cross-attention -> FFN, post-norm.
+
+    Args:
+        embed_dims, num_heads, feedforward_channels, dropout, activation:
+            the usual Transformer sizes.
+        self_attn (bool): self-attention among the label queries (the
+            paper's decoder has none).
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int,
+                 feedforward_channels: int, dropout: float = 0.1,
+                 activation: str = 'relu', self_attn: bool = False):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f'activation={activation!r} must be one of '
+                             f'{sorted(_ACTIVATIONS)}')
+        self.self_attn = MultiheadAttentionWithMaps(
+            embed_dims, num_heads, dropout) if self_attn else None
+        self.norm_sa = nn.LayerNorm(embed_dims) if self_attn else None
+        self.cross_attn = MultiheadAttentionWithMaps(embed_dims, num_heads,
+                                                     dropout)
+        self.norm_ca = nn.LayerNorm(embed_dims)
+        self.ffn = nn.Sequential(
+            nn.Linear(embed_dims, feedforward_channels),
+            _ACTIVATIONS[activation](), nn.Dropout(dropout),
+            nn.Linear(feedforward_channels, embed_dims))
+        self.norm_ffn = nn.LayerNorm(embed_dims)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query: Tensor, memory: Tensor,
+                query_pos: Optional[Tensor] = None,
+                need_weights: bool = False):
+        def with_pos(x):
+            return x if query_pos is None else x + query_pos
+
+        if self.self_attn is not None:
+            q = with_pos(query)
+            out, _ = self.self_attn(q, q, query)
+            query = self.norm_sa(query + self.dropout(out))
+        out, weights = self.cross_attn(
+            with_pos(query), memory, memory, need_weights=need_weights)
+        query = self.norm_ca(query + self.dropout(out))
+        query = self.norm_ffn(query + self.dropout(self.ffn(query)))
+        return query, weights
+
+
+@MODELS.register_module()
+class QueryDecoderHead(MultiLabelClsHead):
+    """Label queries cross-attend to the encoder tokens; group-wise linear.
+
+    Input: the neck's output, ``((B, d_model, H', W'), )`` (tokens in map
+    layout). Each decoder layer: [optional self-attention among queries] ->
+    cross-attention (queries to the H' W' tokens) -> FFN, each with residual,
+    dropout and LayerNorm. Logit of class c: ``<w_c, q_c> + b_c`` for the
+    final query q_c (group-wise linear). Loss and prediction follow
+    MMPretrain's ``MultiLabelClsHead`` (sigmoid scores, ``thr``/``topk``).
+
+    Args:
+        num_classes (int): C.
+        in_channels (int): d_model; must equal the neck's ``embed_dims``.
+        num_layers (int): decoder layers (paper: 2).
+        num_heads (int): attention heads.
+        feedforward_channels (int): FFN hidden size.
+        dropout (float): dropout everywhere in the decoder.
+        activation (str): FFN activation.
+        self_attn (bool | list[bool]): self-attention among label queries,
+            for all layers or per layer (``[False, True]``: second layer
+            only). Default False, the paper's decoder.
+        query_mode (str): ``'paper'`` (default): the label embeddings are
+            the first layer's queries. ``'q2l'`` (Query2Label): the queries
+            start at zero and the label embedding is re-added as a query
+            position in every layer.
+        loss (dict): the loss config (default APL with the paper's gamma).
+            MMPretrain's head passes ``avg_factor=batch size``: with
+            ``reduction='mean'`` the loss is summed over classes and
+            averaged over images.
+        thr, topk: see ``MultiLabelClsHead``.
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 num_layers: int = 2,
+                 num_heads: int = 4,
+                 feedforward_channels: int = 8192,
+                 dropout: float = 0.1,
+                 activation: str = 'relu',
+                 self_attn: Union[bool, Sequence[bool]] = False,
+                 query_mode: str = 'paper',
+                 loss: dict = dict(
+                     type='AsymmetricPolynomialLoss', gamma_pos=0,
+                     gamma_neg=2, clip=0.05),
+                 thr: Optional[float] = None,
+                 topk: Optional[int] = None,
+                 init_cfg: Optional[dict] = None):
+        if isinstance(loss, dict):
+            # mlic's registry (falls back to mmpretrain's): works outside a
+            # Runner's default scope too.
+            loss = MODELS.build(loss)
+        super().__init__(loss=loss, thr=thr, topk=topk, init_cfg=init_cfg)
+        if num_layers < 1:
+            raise ValueError(
+                f'QueryDecoderHead: num_layers={num_layers} must be >= 1')
+        if isinstance(self_attn, bool):
+            self_attn = [self_attn] * num_layers
+        self_attn = list(self_attn)
+        if len(self_attn) != num_layers:
+            raise ValueError(
+                f'QueryDecoderHead: self_attn has {len(self_attn)} entries '
+                f'({self_attn}) but num_layers={num_layers}')
+        if query_mode not in ('paper', 'q2l'):
+            raise ValueError(f"QueryDecoderHead: query_mode={query_mode!r} "
+                             "must be 'paper' or 'q2l'")
+        if in_channels % num_heads:
+            raise ValueError(f'QueryDecoderHead: in_channels={in_channels} is '
+                             f'not divisible by num_heads={num_heads}')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.query_mode = query_mode
+        self.self_attn_layers = self_attn
+        self.query_embed = nn.Parameter(torch.empty(num_classes, in_channels))
+        nn.init.normal_(self.query_embed, std=1.0)
+        self.layers = nn.ModuleList([
+            QueryDecoderLayer(in_channels, num_heads, feedforward_channels,
+                              dropout, activation, sa) for sa in self_attn
+        ])
+        # Group-wise linear: one weight vector and bias per class.
+        self.fc_weight = nn.Parameter(torch.empty(num_classes, in_channels))
+        self.fc_bias = nn.Parameter(torch.zeros(num_classes))
+        bound = in_channels**-0.5
+        nn.init.uniform_(self.fc_weight, -bound, bound)
+        nn.init.uniform_(self.fc_bias, -bound, bound)
+
+    def _memory(self, feats) -> Tuple[Tensor, int, int]:
+        x = feats[-1] if isinstance(feats, (tuple, list)) else feats
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'QueryDecoderHead: in_channels={self.in_channels} but the '
+                f'neck outputs shape {tuple(x.shape)} ({x.shape[1] if x.dim() > 1 else "?"} '
+                'channels); set head.in_channels to the neck\'s embed_dims')
+        b, _, h, w = x.shape
+        return x.flatten(2).transpose(1, 2), h, w
+
+    def decode(self, feats, need_weights: bool = False):
+        """Final queries (B, C, d) and, if asked, per-layer maps."""
+        memory, h, w = self._memory(feats)
+        b = memory.shape[0]
+        embed = self.query_embed.to(memory.dtype).unsqueeze(0).expand(
+            b, -1, -1)
+        if self.query_mode == 'paper':
+            query, query_pos = embed, None
+        else:
+            query, query_pos = torch.zeros_like(embed), embed
+        maps: List[Tensor] = []
+        for layer in self.layers:
+            query, weights = layer(query, memory, query_pos, need_weights)
+            if need_weights:
+                maps.append(weights.reshape(b, self.num_classes, h, w))
+        return query, maps
+
+    def pre_logits(self, feats):
+        return self.decode(feats)[0]
+
+    def forward(self, feats) -> Tensor:
+        query = self.pre_logits(feats)
+        return (query * self.fc_weight.to(query.dtype)).sum(-1) + \
+            self.fc_bias.to(query.dtype)
+
+    def attention_maps(self, feats) -> List[Tensor]:
+        """Cross-attention maps of each layer, (B, C, H', W'), averaged over
+        heads; each map sums to 1 over the H' x W' cells."""
+        return self.decode(feats, need_weights=True)[1]
