@@ -1,0 +1,21 @@
+# The paper's model in miniature on the built-in dataset (README Quick start).
+_base_ = [
+    '../_base_/models/q2l_irpe_demo.py',
+    '../_base_/datasets/shapes.py',
+    '../_base_/schedules/adamw_onecycle.py',
+    '../_base_/default_runtime.py',
+]
+max_epochs = 24
+train_cfg = dict(max_epochs=max_epochs)
+optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=1e-4))
+param_scheduler = [
+    dict(
+        type='OneCycleLR',
+        eta_max=2e-3,
+        pct_start=0.2,
+        final_div_factor=1e3,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
