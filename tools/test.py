@@ -14,12 +14,12 @@ from mlic.utils import silence_known_warnings  # noqa: E402
 
 silence_known_warnings()
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import ConfigDict, DictAction  # noqa: E402
 from mmengine.dist import get_rank  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mlic.evaluation import METRIC_NAMES  # noqa: E402
-from mlic.utils import check_file_exists, prepare_run  # noqa: E402
+from mlic.utils import check_file_exists, load_config, prepare_run  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -55,13 +55,6 @@ def _metric_cfgs(evaluator):
 
 
 def merge_args(cfg, args):
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
     for metric in _metric_cfgs(cfg.test_evaluator):
@@ -87,9 +80,8 @@ def format_metrics(metrics):
 
 def main(argv=None):
     args = parse_args(argv)
-    check_file_exists(args.config, 'config file')
     check_file_exists(args.checkpoint, 'checkpoint')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)

@@ -10,10 +10,10 @@ from mlic.utils import silence_known_warnings  # noqa: E402
 
 silence_known_warnings()
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mlic.utils import check_file_exists, prepare_run  # noqa: E402
+from mlic.utils import check_file_exists, load_config, prepare_run  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -48,13 +48,6 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg, args):
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         optim = cfg.optim_wrapper
         if optim.get('type', 'OptimWrapper') == 'OptimWrapper':
@@ -76,8 +69,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    check_file_exists(args.config, 'config file')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)

@@ -148,4 +148,3 @@ def _check_files_exist(data_list, ann_file, max_listed: int = 5):
         raise FileNotFoundError(
             f'{len(missing)} image(s) listed in {ann_file} are missing on '
             f'disk: {listed}{more}')
-

@@ -9,6 +9,9 @@ __all__ = [
     'adapt_cfg_for_device', 'silence_known_warnings'
 ]
 from .config_check import (check_config_keys, check_file_exists,  # noqa
-                           normalise_dataloaders)
+                           load_config, normalise_dataloaders)
 
-__all__ += ['check_config_keys', 'check_file_exists', 'normalise_dataloaders']
+__all__ += [
+    'check_config_keys', 'check_file_exists', 'load_config',
+    'normalise_dataloaders'
+]

@@ -35,8 +35,9 @@ def check_config_keys(cfg):
         close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
         if close:
             where = f' in {cfg.filename}' if cfg.filename else ''
-            raise ConfigKeyError(f'unknown config key {key!r}{where}; did you mean '
-                           f'{close[0]!r}? (mmengine would ignore it)')
+            raise ConfigKeyError(
+                f'unknown config key {key!r}{where}; did you mean '
+                f'{close[0]!r}? (mmengine would ignore it)')
 
 
 def check_file_exists(path, what):
@@ -55,3 +56,22 @@ def normalise_dataloaders(cfg):
         loader = cfg.get(name, None)
         if loader and loader.get('num_workers', 0) == 0:
             loader['persistent_workers'] = False
+
+
+def load_config(config_path, cfg_options=None, work_dir=None):
+    """The config a tool runs: file + ``--cfg-options`` + work dir.
+
+    The work dir defaults to ``./work_dirs/<config name>`` unless the config
+    or ``work_dir`` names one.
+    """
+    from mmengine.config import Config
+    check_file_exists(config_path, 'config file')
+    cfg = Config.fromfile(config_path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+    return cfg

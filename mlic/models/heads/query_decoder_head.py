@@ -8,8 +8,7 @@ from mmpretrain.models.heads import MultiLabelClsHead
 from torch import Tensor
 
 from mlic.registry import MODELS
-
-_ACTIVATIONS = dict(relu=nn.ReLU, gelu=nn.GELU)
+from ..utils.attention import feedforward
 
 
 class MultiheadAttentionWithMaps(nn.Module):
@@ -69,19 +68,14 @@ class QueryDecoderLayer(nn.Module):
                  feedforward_channels: int, dropout: float = 0.1,
                  activation: str = 'relu', self_attn: bool = False):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f'activation={activation!r} must be one of '
-                             f'{sorted(_ACTIVATIONS)}')
         self.self_attn = MultiheadAttentionWithMaps(
             embed_dims, num_heads, dropout) if self_attn else None
         self.norm_sa = nn.LayerNorm(embed_dims) if self_attn else None
         self.cross_attn = MultiheadAttentionWithMaps(embed_dims, num_heads,
                                                      dropout)
         self.norm_ca = nn.LayerNorm(embed_dims)
-        self.ffn = nn.Sequential(
-            nn.Linear(embed_dims, feedforward_channels),
-            _ACTIVATIONS[activation](), nn.Dropout(dropout),
-            nn.Linear(feedforward_channels, embed_dims))
+        self.ffn = feedforward(embed_dims, feedforward_channels, dropout,
+                               activation)
         self.norm_ffn = nn.LayerNorm(embed_dims)
         self.dropout = nn.Dropout(dropout)
 

@@ -104,6 +104,18 @@ class IRPEAttention(nn.Module):
 _ACTIVATIONS = dict(relu=nn.ReLU, gelu=nn.GELU)
 
 
+def feedforward(embed_dims: int, feedforward_channels: int,
+                dropout: float = 0.0, activation: str = 'relu') -> nn.Module:
+    """Transformer FFN: Linear -> activation -> Dropout -> Linear."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f'activation={activation!r} must be one of '
+                         f'{sorted(_ACTIVATIONS)}')
+    return nn.Sequential(
+        nn.Linear(embed_dims, feedforward_channels),
+        _ACTIVATIONS[activation](), nn.Dropout(dropout),
+        nn.Linear(feedforward_channels, embed_dims))
+
+
 class IRPEEncoderLayer(nn.Module):
     """Transformer encoder layer: self-attention (with iRPE) + FFN.
 
@@ -129,15 +141,10 @@ class IRPEEncoderLayer(nn.Module):
                  norm_first: bool = False,
                  rpe: Optional[dict] = None):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f'IRPEEncoderLayer: activation={activation!r} '
-                             f'must be one of {sorted(_ACTIVATIONS)}')
         self.attn = IRPEAttention(
             embed_dims, num_heads, attn_drop=dropout, rpe=rpe)
-        self.ffn = nn.Sequential(
-            nn.Linear(embed_dims, feedforward_channels),
-            _ACTIVATIONS[activation](), nn.Dropout(dropout),
-            nn.Linear(feedforward_channels, embed_dims))
+        self.ffn = feedforward(embed_dims, feedforward_channels, dropout,
+                               activation)
         self.norm1 = nn.LayerNorm(embed_dims)
         self.norm2 = nn.LayerNorm(embed_dims)
         self.drop1 = nn.Dropout(dropout)

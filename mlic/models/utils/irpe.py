@@ -239,7 +239,6 @@ class ImageRPE(nn.Module):
         return torch.matmul(pooled.to(table.dtype), table)
 
 
-
 @functools.lru_cache(maxsize=128)
 def _cross_index_sets(ratio, height, width, device):
     """Row ids and column ids shifted past the row table (cross method)."""
