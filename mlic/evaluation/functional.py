@@ -39,7 +39,7 @@ def average_precision(scores, targets, interpolated: bool = False):
     A class without any positive gets ``nan`` (it is excluded from mAP).
     Entries with target -1 are ignored.
     """
-    scores = _as_2d(scores, 'scores').astype(np.float64, copy=False)
+    scores = _as_2d(scores, 'scores')
     targets = _as_2d(targets, 'targets')
     if scores.shape != targets.shape:
         raise ValueError(f'scores {scores.shape} and targets {targets.shape} '
@@ -47,29 +47,36 @@ def average_precision(scores, targets, interpolated: bool = False):
     num = scores.shape[0]
     if num == 0:
         return np.full(scores.shape[1], np.nan)
-    order = np.argsort(-scores, axis=0, kind='stable')
-    s_sorted = np.take_along_axis(scores, order, axis=0)
-    t_sorted = np.take_along_axis(targets, order, axis=0)
+    # One row per class, contiguous: sorting and cumulative sums run along
+    # memory. Tied scores form one group, so the sort need not be stable.
+    s_rows = np.ascontiguousarray(scores.T)
+    order = np.argsort(-s_rows, axis=1)
+    s_sorted = np.take_along_axis(s_rows, order, axis=1)
+    t_sorted = np.take_along_axis(np.ascontiguousarray(targets.T), order,
+                                  axis=1)
     pos = t_sorted == 1
-    neg = t_sorted == 0
-    tp = np.cumsum(pos, axis=0, dtype=np.float64)
-    fp = np.cumsum(neg, axis=0, dtype=np.float64)
+    tp = np.cumsum(pos, axis=1, dtype=np.int32)
+    if (t_sorted < 0).any():  # ignored entries count as nothing
+        seen = np.cumsum(t_sorted >= 0, axis=1, dtype=np.int32)
+    else:
+        seen = np.arange(1, num + 1, dtype=np.int32)[None, :]
+    fp = seen - tp
     # The last row of each group of equal scores is an operating point.
-    is_end = np.ones_like(pos)
-    is_end[:-1] = s_sorted[:-1] != s_sorted[1:]
-    precision = tp / np.maximum(tp + fp, 1.0)
+    is_end = np.ones(pos.shape, dtype=bool)
+    is_end[:, :-1] = s_sorted[:, :-1] != s_sorted[:, 1:]
+    precision = tp / np.maximum(tp + fp, 1).astype(np.float64)
     if interpolated:
         # Envelope over operating points only: max precision at any lower
-        # score threshold (rows further down the ranking).
+        # score threshold (further down the ranking).
         at_end = np.where(is_end, precision, 0.0)
-        precision = np.maximum.accumulate(at_end[::-1], axis=0)[::-1]
+        precision = np.maximum.accumulate(at_end[:, ::-1], axis=1)[:, ::-1]
     tp_at_end = np.where(is_end, tp, 0.0)
     tp_prev_end = np.zeros_like(tp)
-    tp_prev_end[1:] = np.maximum.accumulate(tp_at_end, axis=0)[:-1]
+    tp_prev_end[:, 1:] = np.maximum.accumulate(tp_at_end, axis=1)[:, :-1]
     gain = np.where(is_end, tp - tp_prev_end, 0.0)
-    num_pos = pos.sum(axis=0)
+    num_pos = pos.sum(axis=1)
     with np.errstate(invalid='ignore', divide='ignore'):
-        ap = (gain * precision).sum(axis=0) / num_pos
+        ap = (gain * precision).sum(axis=1) / num_pos
     ap[num_pos == 0] = np.nan
     return ap
 
@@ -143,7 +150,7 @@ def multilabel_metrics(scores,
     if scores.shape != targets.shape:
         raise ValueError(f'scores {scores.shape} and targets {targets.shape} '
                          'must have the same shape')
-    bad = ~np.isin(targets, (-1, 0, 1))
+    bad = (targets < -1) | (targets > 1)
     if bad.any():
         raise ValueError('targets must be 1, 0 or -1 (ignored); found '
                          f'{np.unique(targets[bad])[:5].tolist()}')
