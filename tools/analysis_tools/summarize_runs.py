@@ -33,6 +33,8 @@ def main(argv=None):
     print('| run | best epoch | ' + ' | '.join(KEYS) + ' |')
     print('|---|---|' + '---|' * len(KEYS))
     for work_dir in args.work_dirs:
+        if not osp.isdir(work_dir):
+            continue
         row = best_epoch(work_dir)
         name = osp.basename(osp.normpath(work_dir))
         if row is None:

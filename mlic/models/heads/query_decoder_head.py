@@ -187,10 +187,11 @@ class QueryDecoderHead(MultiLabelClsHead):
     def _memory(self, feats) -> Tuple[Tensor, int, int]:
         x = feats[-1] if isinstance(feats, (tuple, list)) else feats
         if x.dim() != 4 or x.shape[1] != self.in_channels:
+            channels = x.shape[1] if x.dim() > 1 else '?'
             raise ValueError(
                 f'QueryDecoderHead: in_channels={self.in_channels} but the '
-                f'neck outputs shape {tuple(x.shape)} ({x.shape[1] if x.dim() > 1 else "?"} '
-                'channels); set head.in_channels to the neck\'s embed_dims')
+                f'neck outputs shape {tuple(x.shape)} ({channels} channels); '
+                "set head.in_channels to the neck's embed_dims")
         b, _, h, w = x.shape
         return x.flatten(2).transpose(1, 2), h, w
 
