@@ -15,6 +15,7 @@
   bfloat16 autocast (:class:`mlic.engine.CPUAmpOptimWrapper`), announced
   once in the log.
 """
+import functools
 import os
 import warnings
 
@@ -57,6 +58,7 @@ def _numpy_safe_globals():
     return entries
 
 
+@functools.lru_cache(maxsize=1)
 def _mmengine_classes():
     """mmengine classes whose instances or methods a checkpoint refers to."""
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -66,7 +68,7 @@ def _mmengine_classes():
         if isinstance(obj, type) and issubclass(
             obj, param_scheduler._ParamScheduler)
     ]
-    return [HistoryBuffer] + schedulers
+    return (HistoryBuffer, *schedulers)
 
 
 def checkpoint_getattr(obj, name):
@@ -101,7 +103,7 @@ def checkpoint_getattr(obj, name):
 
 def mmengine_checkpoint_globals():
     """The exact allow-list :func:`allow_mmengine_checkpoints` installs."""
-    return _numpy_safe_globals() + _mmengine_classes() + [
+    return _numpy_safe_globals() + list(_mmengine_classes()) + [
         (checkpoint_getattr, 'builtins.getattr')
     ]
 
