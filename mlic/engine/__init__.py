@@ -1,7 +1,9 @@
-from .hooks import NumClassCheckHook
+from .hooks import DualEMAHook, NumClassCheckHook
+from .loops import DualValLoop
 from .model_wrappers import CPUDistributedDataParallel
 from .optim_wrappers import CPUAmpOptimWrapper
 
 __all__ = [
-    'CPUDistributedDataParallel', 'CPUAmpOptimWrapper', 'NumClassCheckHook'
+    'CPUDistributedDataParallel', 'CPUAmpOptimWrapper', 'DualEMAHook',
+    'DualValLoop', 'NumClassCheckHook'
 ]

@@ -1,3 +1,4 @@
+from .ema_hook import DualEMAHook
 from .num_class_check_hook import NumClassCheckHook
 
-__all__ = ['NumClassCheckHook']
+__all__ = ['DualEMAHook', 'NumClassCheckHook']
