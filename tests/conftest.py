@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -68,3 +69,58 @@ def run_tool(args, cwd, env=None, timeout=600, check=True):
             f'{" ".join(cmd)} failed ({proc.returncode}):\n'
             f'{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
     return proc
+
+
+VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
+               'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
+               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train',
+               'tvmonitor')
+
+
+def write_voc(root, images, splits, with_annotations=True, size=(40, 56)):
+    """A VOCdevkit/VOC20xx tree: ``images`` maps an image id to a list of
+    ``(class name, difficult)`` objects; ``splits`` maps a split name to the
+    ids it lists. Returns ``root``."""
+    root = str(root)
+    for sub in ('Annotations', 'ImageSets/Main', 'JPEGImages'):
+        os.makedirs(osp.join(root, sub), exist_ok=True)
+    rng = np.random.default_rng(0)
+    for img_id, objects in images.items():
+        img = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
+        cv2.imwrite(osp.join(root, 'JPEGImages', f'{img_id}.jpg'), img)
+        if not with_annotations:
+            continue
+        objs = ''.join(
+            f'<object><name>{name}</name><pose>Left</pose>'
+            f'<truncated>0</truncated><difficult>{int(diff)}</difficult>'
+            '<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax>'
+            '</bndbox></object>' for name, diff in objects)
+        xml = (f'<annotation><folder>VOC</folder><filename>{img_id}.jpg'
+               f'</filename><size><width>{size[1]}</width><height>{size[0]}'
+               f'</height><depth>3</depth></size>{objs}</annotation>')
+        with open(osp.join(root, 'Annotations', f'{img_id}.xml'), 'w') as f:
+            f.write(xml)
+    for split, ids in splits.items():
+        with open(osp.join(root, 'ImageSets', 'Main', f'{split}.txt'),
+                  'w') as f:
+            f.write(''.join(f'{i}\n' for i in ids))
+    return root
+
+
+def load_tool(name):
+    """tools/<name>.py as a module, to call its main(argv) in-process."""
+    spec = importlib.util.spec_from_file_location(
+        f'mlic_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def as_cli(opts):
+    """A dict of config overrides as ``--cfg-options`` arguments."""
+    out = []
+    for k, v in opts.items():
+        if isinstance(v, tuple):
+            v = '(' + ','.join(map(str, v)) + ')'
+        out.append(f'{k}={v}')
+    return out

@@ -1,7 +1,10 @@
 """Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [options].
 
 Prints mAP, CP, CR, CF1, OP, OR, OF1 (percent); ``--per-class`` adds the
-per-class AP table, ``--out`` saves per-image scores with image ids/labels.
+per-class AP table in the papers' layout (also written to the work dir as
+per_class_ap.csv / .json), ``--out`` saves per-image scores with image
+ids/labels. ``--format-only --out-dir DIR`` writes the PASCAL VOC
+evaluation-server files instead of computing metrics (VOC 2012 test).
 """
 import argparse
 import os
@@ -18,7 +21,8 @@ from mmengine.config import ConfigDict, DictAction  # noqa: E402
 from mmengine.dist import get_rank  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mlic.evaluation import METRIC_NAMES  # noqa: E402
+from mlic.evaluation import (METRIC_NAMES, paper_table,  # noqa: E402
+                             save_per_class, split_per_class)
 from mlic.utils import check_file_exists, load_config, prepare_run  # noqa: E402,E501
 
 
@@ -32,6 +36,17 @@ def parse_args(argv=None):
     parser.add_argument(
         '--per-class', action='store_true', help='print per-class AP')
     parser.add_argument(
+        '--format-only', action='store_true',
+        help='write VOC evaluation-server result files (no metrics; for a '
+        'test set without labels such as VOC 2012 test)')
+    parser.add_argument(
+        '--out-dir', help='with --format-only: where results/ and the '
+        'archive go')
+    parser.add_argument(
+        '--voc-comp', type=int, choices=[1, 2], default=2,
+        help='with --format-only: VOC competition, 1 = VOC data only, 2 = '
+        'other data too (ImageNet-pretrained backbones; default)')
+    parser.add_argument(
         '--interpolated', action='store_true',
         help='interpolated VOC AP instead of the standard AP')
     parser.add_argument(
@@ -42,6 +57,10 @@ def parse_args(argv=None):
         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.format_only and not args.out_dir:
+        parser.error('--format-only needs --out-dir DIR')
+    if args.out_dir and not args.format_only:
+        parser.error('--out-dir is for --format-only')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -57,6 +76,15 @@ def _metric_cfgs(evaluator):
 def merge_args(cfg, args):
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.format_only:
+        test_set = cfg.test_dataloader.dataset
+        year = 'VOC2007' if 'VOC2007' in str(test_set.get('data_root', '')) \
+            else 'VOC2012'
+        cfg.test_evaluator = dict(
+            type='VOCSubmissionWriter', out_dir=osp.abspath(args.out_dir),
+            comp=args.voc_comp, year=year,
+            split=test_set.get('split', 'test'))
+        return cfg
     for metric in _metric_cfgs(cfg.test_evaluator):
         if metric.get('type') == 'MLICMetric':
             if args.per_class:
@@ -86,8 +114,19 @@ def main(argv=None):
     prepare_run(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
-    if get_rank() == 0:
-        print(format_metrics(metrics), flush=True)
+    if get_rank() != 0:
+        return metrics
+    if args.format_only:
+        print(f'VOC result files written under {osp.abspath(args.out_dir)} '
+              '(see docs/datasets.md for the upload)', flush=True)
+        return metrics
+    per_class, headline = split_per_class(metrics)
+    print(format_metrics(headline), flush=True)
+    if per_class:
+        print('\nPer-class AP (%):\n' +
+              paper_table(per_class, headline['mAP']), flush=True)
+        paths = save_per_class(runner.work_dir, per_class, headline['mAP'])
+        print('Saved ' + ' and '.join(paths), flush=True)
     return metrics
 
 

@@ -74,6 +74,7 @@ def main(argv=None):
     prepare_run(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':

@@ -130,3 +130,27 @@ def test_tiny_full_model_overfits_a_fixed_batch():
     for i, t in enumerate(targets):
         onehot[i, t] = 1
     assert multilabel_metrics(scores, onehot)['mAP'] == pytest.approx(100.0)
+
+
+def test_ignored_labels_have_no_loss():
+    """VOC difficult-only classes: weight 0, unless also a positive."""
+    from mlic.models.heads.query_decoder_head import ignored_label_weight
+    from mlic.registry import MODELS as REG
+    torch.manual_seed(0)
+    head = REG.build(dict(type='QueryDecoderHead', num_classes=4,
+                          in_channels=8, num_layers=1, num_heads=2,
+                          feedforward_channels=16, dropout=0.0))
+    feats = (torch.randn(2, 8, 2, 2), )
+    s0 = DataSample().set_gt_label([0])
+    s0.set_field([2, 0], 'gt_label_difficult')  # 0 is also positive
+    s1 = DataSample().set_gt_label([1])
+    w = ignored_label_weight([s0, s1], 4)
+    assert w.tolist() == [[1, 1, 0, 1], [1, 1, 1, 1]]
+    assert ignored_label_weight([s1, s1], 4) is None
+    loss = head.loss(feats, [s0, s1])['loss']
+    # independent: the element-wise loss without entry (0, 2), / batch
+    logits = head(feats)
+    target = torch.tensor([[1., 0, 0, 0], [0, 1, 0, 0]])
+    elem = head.loss_module(logits, target, reduction_override='none')
+    expect = (elem.sum() - elem[0, 2]) / 2
+    torch.testing.assert_close(loss, expect)

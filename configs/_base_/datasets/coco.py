@@ -1,4 +1,6 @@
-# MS-COCO 2014 as multi-label classification (see docs/datasets.md).
+# MS-COCO 2014 as multi-label classification (see docs/datasets.md), with
+# the paper's training augmentation (SPEC.md section 6): squash resize,
+# Cutout, RandAugment. 448 px; coco_384.py / coco_576.py change the size.
 # Layout: data/coco/{annotations/instances_{train,val}2014.json,
 #                    train2014/, val2014/}
 dataset_type = 'CocoMultiLabel'
@@ -12,12 +14,24 @@ data_preprocessor = dict(
     to_rgb=True,
     to_onehot=True,
 )
+bgr_mean = [103.53, 116.28, 123.675]
 meta_keys = ('sample_idx', 'img_id', 'img_path', 'ori_shape', 'img_shape')
 train_pipeline = [
-    dict(type='LoadImageChecked'),
-    # Squash resize (no aspect ratio kept), as in the paper.
+    dict(type='LoadImageChecked', on_bad_image='skip'),
+    # Squash resize (the aspect ratio is not kept), as in the paper.
     dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    # One rectangle of 1/16 to 1/4 of the image, filled with noise.
+    dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise', prob=1.0),
+    # mmpretrain's RandAugment with timm's 'rand-m9-mstd0.5' settings.
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[round(x) for x in bgr_mean],
+                     interpolation='bicubic')),
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
@@ -26,7 +40,7 @@ test_pipeline = [
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 train_dataloader = dict(
-    batch_size=16,
+    batch_size=16,  # per GPU: 6 GPUs x 16 = 96 images per step
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

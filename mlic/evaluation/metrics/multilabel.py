@@ -49,7 +49,8 @@ class MLICMetric(BaseMetric):
         topk (int, optional): also report the six metrics for the top-k
             predictions of each image (keys ``CP_top3`` ...).
         interpolated (bool): interpolated VOC AP instead of the plain AP.
-        classwise (bool): log a per-class AP table.
+        classwise (bool): log a per-class AP table and also return each
+            class's AP as ``'AP/<class name>'`` (NaN without positives).
         out_file (str, optional): pickle the per-image results there (dict
             with ``scores`` (N, C) float32, ``targets`` (N, C) int8 with -1 for
             ignored entries, ``img_ids``, ``img_paths``, ``classes``).
@@ -105,10 +106,18 @@ class MLICMetric(BaseMetric):
             dump_results(self.out_file, scores, targets, results, classes)
         out = {k: float(v) for k, v in metrics.items()}
         # Keep the headline numbers first in logs.
-        return {k: out[k] for k in METRIC_NAMES} | {
+        out = {k: out[k] for k in METRIC_NAMES} | {
             k: v
             for k, v in out.items() if k not in METRIC_NAMES
         }
+        if self.classwise:
+            # tools/test.py turns these into the per-class table and files.
+            out.update({f'{PER_CLASS_PREFIX}{name}': float(ap)
+                        for name, ap in zip(classes, per_class)})
+        return out
+
+
+PER_CLASS_PREFIX = 'AP/'
 
 
 def format_per_class_table(per_class_ap, classes) -> str:

@@ -125,7 +125,9 @@ class QueryDecoderHead(MultiLabelClsHead):
         loss (dict): the loss config (default APL with the paper's gamma).
             MMPretrain's head passes ``avg_factor=batch size``: with
             ``reduction='mean'`` the loss is summed over classes and
-            averaged over images.
+            averaged over images. Ignored labels (``gt_label_difficult``
+            or ``gt_label_ignore`` of a data sample that are not positives,
+            e.g. VOC's difficult-only classes) get weight 0.
         thr, topk: see ``MultiLabelClsHead``.
         init_cfg: mmengine init config.
     """
@@ -224,3 +226,35 @@ class QueryDecoderHead(MultiLabelClsHead):
         """Cross-attention maps of each layer, (B, C, H', W'), averaged over
         heads; each map sums to 1 over the H' x W' cells."""
         return self.decode(feats, need_weights=True)[1]
+
+    def _get_loss(self, cls_score: Tensor, data_samples, **kwargs):
+        keep = ignored_label_weight(data_samples, cls_score.shape[-1],
+                                    cls_score.device)
+        if keep is not None:
+            weight = kwargs.get('weight')
+            kwargs['weight'] = keep if weight is None else weight * keep
+        return super()._get_loss(cls_score, data_samples, **kwargs)
+
+
+def ignored_label_weight(data_samples, num_classes: int,
+                         device=None) -> Optional[Tensor]:
+    """(B, C) weights: 0 for ignored labels that are not positives, else 1.
+
+    ``None`` when no sample has ignored labels (the common case).
+    """
+    weight = None
+    for row, sample in enumerate(data_samples):
+        for key in ('gt_label_difficult', 'gt_label_ignore'):
+            ignored = sample.get(key, None)
+            if ignored is None or len(ignored) == 0:
+                continue
+            if weight is None:
+                weight = torch.ones(len(data_samples), num_classes,
+                                    device=device)
+            ignored = torch.as_tensor(ignored, dtype=torch.long).reshape(-1)
+            positive = sample.get('gt_label', None)
+            if positive is not None:
+                positive = torch.as_tensor(positive).reshape(-1).tolist()
+                ignored = ignored[[int(i) not in positive for i in ignored]]
+            weight[row, ignored.to(weight.device)] = 0.0
+    return weight

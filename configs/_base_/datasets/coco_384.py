@@ -1,0 +1,26 @@
+# MS-COCO 2014 at 384 px (pipelines restated: mmengine evaluates a base file
+# on its own, so changing img_size alone would not reach them).
+_base_ = ['./coco.py']
+img_size = 384
+train_pipeline = [
+    dict(type='LoadImageChecked', on_bad_image='skip'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise', prob=1.0),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    dict(type='PackInputs', meta_keys={{_base_.meta_keys}}),
+]
+test_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackInputs', meta_keys={{_base_.meta_keys}}),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

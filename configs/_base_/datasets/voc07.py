@@ -1,0 +1,64 @@
+# PASCAL VOC 2007: trainval (5,011 images) -> test (4,952), 20 classes,
+# 448 px, the paper's augmentation. Difficult-only classes are ignored
+# labels (VOCMultiLabel; PackInputs carries them to the loss and metric).
+# Layout: data/VOCdevkit/VOC2007/{Annotations,ImageSets/Main,JPEGImages}
+dataset_type = 'VOCMultiLabel'
+data_root = 'data/VOCdevkit/VOC2007'
+img_size = 448
+data_preprocessor = dict(
+    type='ClsDataPreprocessor',
+    num_classes=20,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True,
+    to_onehot=True,
+)
+meta_keys = ('sample_idx', 'img_id', 'img_path', 'ori_shape', 'img_shape')
+pack = dict(type='PackInputs', algorithm_keys=('gt_label_difficult', ),
+            meta_keys=meta_keys)
+train_pipeline = [
+    dict(type='LoadImageChecked', on_bad_image='skip'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise', prob=1.0),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    pack,
+]
+test_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    pack,
+]
+train_dataloader = dict(
+    batch_size=16,  # per GPU: 6 GPUs x 16 = 96 images per step
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='trainval',
+        pipeline=train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        test_mode=True,
+        pipeline=test_pipeline),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MLICMetric', thr=0.5)
+# tools/test.py prints the per-class table (paper's Table II layout).
+test_evaluator = dict(type='MLICMetric', thr=0.5, classwise=True)

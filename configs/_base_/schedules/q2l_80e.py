@@ -1,0 +1,36 @@
+# The paper's schedule (SPEC.md section 6): 80 epochs, AdamW (0.9, 0.9999),
+# weight decay 5e-3, one-cycle learning rate over iterations with max lr
+# 5e-5 (pct_start 0.2: Query2Label's), for 96 images per step (6 GPUs x 16).
+# Mixed precision (fp16, dynamic loss scale; bf16: optim_wrapper.dtype=
+# 'bfloat16'; on a CPU-only machine: bf16 autocast). Gradient clipping:
+# --cfg-options optim_wrapper.clip_grad.max_norm=10 (off by default).
+# A config that changes max_epochs must restate param_scheduler's `end`.
+max_epochs = 80
+max_lr = 5e-5
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    dtype='float16',
+    loss_scale='dynamic',
+    clip_grad=None,
+    optimizer=dict(type='AdamW', lr=max_lr, betas=(0.9, 0.9999),
+                   weight_decay=5e-3),
+)
+param_scheduler = [
+    dict(
+        type='OneCycleLR',
+        eta_max=max_lr,
+        pct_start=0.2,
+        div_factor=25,  # starts at max_lr / 25
+        final_div_factor=1e4,  # ends at max_lr / 25 / 1e4
+        anneal_strategy='cos',
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+# Validates the raw and the EMA weights each epoch (DualEMAHook below).
+val_cfg = dict(type='DualValLoop', select_by='mAP')
+test_cfg = dict()
+# --auto-scale-lr scales max lr by (total batch) / 96.
+auto_scale_lr = dict(base_batch_size=96, enable=False)

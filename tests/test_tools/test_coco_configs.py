@@ -1,0 +1,169 @@
+"""Every config under configs/q2l_irpe/ trains two iterations and validates.
+
+The real configs run with size overrides only (64 px images, batch 2, one
+epoch, no checkpoint files) on a tiny generated COCO-format dataset with 80
+classes, and the backbone weights come from local files the test writes in
+the public naming of each source (torchvision .pth, timm safetensors), found
+through $MLIC_PRETRAINED_DIR - so resolution, conversion and loading run as
+they do for a user.
+"""
+import glob
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import timm
+import torch
+import torchvision
+
+from conftest import REPO, as_cli, load_tool, run_tool, write_coco
+
+COCO_CONFIGS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'q2l_irpe', '**', 'coco_*.py'),
+              recursive=True))
+IDS = [osp.relpath(c, osp.join(REPO, 'configs', 'q2l_irpe'))
+       for c in COCO_CONFIGS]
+
+# file name in $MLIC_PRETRAINED_DIR -> (library, architecture)
+WEIGHTS = {
+    'resnet101-63fe2227.pth': ('torchvision', 'resnet101'),
+    'tresnet_l.miil_in1k_448.safetensors': ('timm', 'tresnet_l'),
+    'convnextv2_base.fcmae_ft_in22k_in1k_384.safetensors':
+    ('timm', 'convnextv2_base'),
+    'swin_large_patch4_window12_384.ms_in22k_ft_in1k.safetensors':
+    ('timm', 'swin_large_patch4_window12_384'),
+}
+
+
+@pytest.fixture(scope='module')
+def tiny_coco(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('coco80'))
+    cats = [(i + 1 + i // 10, f'class{i}') for i in range(80)]  # gapped ids
+    rng = np.random.default_rng(0)
+    for split, n in (('train', 4), ('val', 4)):
+        images = [(k + 1, f'{split}_{k}.jpg') for k in range(n)]
+        anns = [(k + 1, cats[c][0]) for k in range(n)
+                for c in rng.choice(80, 3, replace=False)]
+        write_coco(root, images, cats, anns, img_dir=split,
+                   ann_name=f'{split}.json', size=72)
+    return root
+
+
+@pytest.fixture(scope='module')
+def weights_dir(tmp_path_factory):
+    """Randomly initialised weights, saved as their public files are."""
+    from safetensors.torch import save_file
+    root = tmp_path_factory.mktemp('weights')
+    for name, (lib, arch) in WEIGHTS.items():
+        if lib == 'torchvision':
+            model = getattr(torchvision.models, arch)()
+            torch.save(model.state_dict(), str(root / name))
+        else:
+            model = timm.create_model(arch)
+            # fp16 keeps the test's disk writes small; loading casts.
+            save_file({k: v.half().contiguous() if v.is_floating_point()
+                       else v.contiguous()
+                       for k, v in model.state_dict().items()},
+                      str(root / name))
+        del model
+    return str(root)
+
+
+def tiny_overrides(root):
+    """--cfg-options that shrink a COCO config to the tiny dataset."""
+    opts = {}
+    for loader, split in (('train_dataloader', 'train'),
+                          ('val_dataloader', 'val'),
+                          ('test_dataloader', 'val')):
+        opts.update({
+            f'{loader}.batch_size': 2,
+            f'{loader}.num_workers': 0,
+            f'{loader}.persistent_workers': False,
+            f'{loader}.dataset.data_root': root,
+            f'{loader}.dataset.ann_file': f'{split}.json',
+            f'{loader}.dataset.data_prefix': split,
+            f'{loader}.dataset.pipeline.1.scale': (64, 64),
+        })
+    opts.update({
+        'train_cfg.max_epochs': 1,
+        'default_hooks.checkpoint.save_best': None,
+        'default_hooks.checkpoint.save_last': False,
+        'default_hooks.checkpoint.interval': -1,
+        'default_hooks.logger.interval': 1,
+    })
+    return opts
+
+
+@pytest.mark.parametrize('config', COCO_CONFIGS, ids=IDS)
+def test_coco_config_trains_two_iters_and_validates(
+        config, tiny_coco, weights_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv('MLIC_PRETRAINED_DIR', weights_dir)
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')  # nothing may download
+    train = load_tool('train')
+    torch.manual_seed(0)
+    runner = train.main([config, '--work-dir', str(tmp_path),
+                         '--cfg-options'] + as_cli(tiny_overrides(tiny_coco)))
+    assert runner.iter == 2  # 4 images, batch 2, one epoch
+    scalars = runner.message_hub.log_scalars
+    for key in ('val/mAP', 'val/raw/mAP', 'val/ema/mAP', 'val/OF1'):
+        assert key in scalars, key
+    assert 0.0 <= scalars['val/mAP'].current() <= 100.0
+    # the pretrained file (not a random init) is in the backbone
+    model = runner.model
+    name = [n for n in WEIGHTS if osp.isfile(osp.join(weights_dir, n))]
+    log = open(glob.glob(osp.join(str(tmp_path), '*', '*.log'))[0]).read()
+    assert any(f'from {osp.join(weights_dir, n)}' in log for n in name), \
+        'backbone weights were not loaded from MLIC_PRETRAINED_DIR'
+    assert model.head.num_classes == 80
+    del runner, model
+
+
+def test_lr_curve_of_coco_configs():
+    """One-cycle: max_lr/25 at the start, peak at 20%, ends near zero."""
+    from mmengine.config import Config
+    from mmengine.optim.scheduler import OneCycleLR
+    iters_per_epoch = 50
+    for config in COCO_CONFIGS:
+        cfg = Config.fromfile(config)
+        sched = dict(cfg.param_scheduler[0])
+        max_lr = sched['eta_max']
+        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))],
+                                lr=cfg.optim_wrapper.optimizer.lr)
+        sched.pop('type')
+        sched.pop('convert_to_iter_based')
+        scheduler = OneCycleLR.build_iter_from_epoch(
+            opt, epoch_length=iters_per_epoch, **sched)
+        total = cfg.train_cfg.max_epochs * iters_per_epoch
+        lrs = []
+        for _ in range(total):
+            lrs.append(opt.param_groups[0]['lr'])
+            opt.step()
+            scheduler.step()
+        lrs = np.array(lrs)
+        assert lrs[0] == pytest.approx(max_lr / 25, rel=1e-6), config
+        assert lrs.max() == pytest.approx(max_lr, rel=1e-6)
+        assert abs(int(lrs.argmax()) - 0.2 * total) <= 1, config
+        assert lrs[-1] < max_lr * 1e-3, config
+        assert (np.diff(lrs[:int(0.2 * total) - 1]) > 0).all()
+        assert (np.diff(lrs[int(0.2 * total) + 1:]) < 0).all()
+
+
+def test_dist_train_convnextv2_two_processes(tiny_coco, weights_dir,
+                                             tmp_path):
+    """bash tools/dist_train.sh configs/q2l_irpe/coco_convnextv2.py 2 (CPU),
+    with the weights given as a local file through --cfg-options."""
+    opts = tiny_overrides(tiny_coco)
+    opts['train_dataloader.batch_size'] = 1  # 2 procs x 1 = 2 per step
+    ckpt = osp.join(weights_dir,
+                    'convnextv2_base.fcmae_ft_in22k_in1k_384.safetensors')
+    opts['model.backbone.init_cfg.checkpoint'] = ckpt
+    env = {'HF_HUB_OFFLINE': '1', 'MLIC_PRETRAINED_DIR': '',
+           'PORT': str(29500 + os.getpid() % 1000)}
+    proc = run_tool(['tools/dist_train.sh',
+                     'configs/q2l_irpe/coco_convnextv2.py', '2',
+                     '--work-dir', str(tmp_path), '--cfg-options']
+                    + as_cli(opts), cwd=REPO, env=env, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert f'from {ckpt}' in out
+    assert 'Epoch(val) [1]' in out and 'ema/mAP' in out
