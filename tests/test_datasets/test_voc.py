@@ -50,8 +50,8 @@ def test_labels_and_difficult_only_ignored(voc07):
 
 def test_difficult_as_positive(voc07):
     ds = VOCMultiLabel(voc07, split='test', difficult_as_positive=True)
-    assert _labels(ds)[0] == ('000003', sorted([C['cat'], C['chair'],
-                                                 C['sofa']]), [])
+    expect = sorted([C['cat'], C['chair'], C['sofa']])
+    assert _labels(ds)[0] == ('000003', expect, [])
 
 
 def test_test_split_without_annotations(tmp_path):

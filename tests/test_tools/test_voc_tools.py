@@ -44,7 +44,7 @@ def test_writer_files_and_archive(tmp_path):
     main = osp.join(str(tmp_path), 'results', 'VOC2012', 'Main')
     _check_submission(main, 1, ids)
     line = open(osp.join(main, 'comp1_cls_test_bicycle.txt')).readlines()[1]
-    assert line == f'2008_000007 1.000000\n'
+    assert line == '2008_000007 1.000000\n'
     with tarfile.open(out['archive']) as tar:
         names = sorted(tar.getnames())
     assert names == sorted(f'results/VOC2012/Main/comp1_cls_test_{c}.txt'
@@ -112,8 +112,8 @@ def test_voc07_train_then_per_class_table(tmp_path, capsys):
     opts = loaders(root) | small_model(w)
     config = osp.join(REPO, 'configs', 'q2l_irpe', 'voc07_r101_448.py')
     work = str(tmp_path / 'work')
-    load_tool('train').main([config, '--work-dir', work, '--cfg-options']
-                             + as_cli(opts))
+    load_tool('train').main(
+        [config, '--work-dir', work, '--cfg-options'] + as_cli(opts))
     ckpt = osp.join(work, 'epoch_1.pth')
     capsys.readouterr()
     metrics = load_tool('test').main(
@@ -152,12 +152,13 @@ def test_voc12_format_only_writes_submission(tmp_path, capsys):
     }
     config = osp.join(REPO, 'configs', 'q2l_irpe', 'voc12_tresnetl_448.py')
     work = str(tmp_path / 'work')
-    load_tool('train').main([config, '--work-dir', work, '--cfg-options']
-                             + as_cli(opts))
+    load_tool('train').main(
+        [config, '--work-dir', work, '--cfg-options'] + as_cli(opts))
     out_dir = str(tmp_path / 'submit')
-    load_tool('test').main([config, osp.join(work, 'epoch_1.pth'),
-                             '--work-dir', work, '--format-only', '--out-dir',
-                             out_dir, '--cfg-options'] + as_cli(opts))
+    load_tool('test').main(
+        [config, osp.join(work, 'epoch_1.pth'), '--work-dir', work,
+         '--format-only', '--out-dir', out_dir, '--cfg-options']
+        + as_cli(opts))
     assert 'VOC result files written' in capsys.readouterr().out
     _check_submission(osp.join(out_dir, 'results', 'VOC2012', 'Main'), 2,
                       test_ids)
