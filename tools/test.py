@@ -23,7 +23,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 from mlic.evaluation import (METRIC_NAMES, paper_table,  # noqa: E402
                              save_per_class, split_per_class)
-from mlic.utils import check_file_exists, load_config, prepare_run  # noqa: E402,E501
+from mlic.utils import (check_file_exists, finish_distributed,  # noqa: E402
+                        load_config, prepare_run)
 
 
 def parse_args(argv=None):
@@ -112,9 +113,13 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    if get_rank() != 0:
+    try:
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+        rank = get_rank()
+    finally:
+        finish_distributed()
+    if rank != 0:
         return metrics
     if args.format_only:
         print(f'VOC result files written under {osp.abspath(args.out_dir)} '

@@ -13,7 +13,8 @@ silence_known_warnings()
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mlic.utils import check_file_exists, load_config, prepare_run  # noqa: E402,E501
+from mlic.utils import (check_file_exists, finish_distributed,  # noqa: E402
+                        load_config, prepare_run)
 
 
 def parse_args(argv=None):
@@ -72,8 +73,11 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    finally:
+        finish_distributed()
     return runner
 
 

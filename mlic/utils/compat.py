@@ -146,6 +146,20 @@ def init_cpu_distributed(launcher):
     return True
 
 
+def finish_distributed():
+    """Tear the process group down before the interpreter exits.
+
+    Left to interpreter shutdown, a gloo group's threads are sometimes still
+    joinable when its destructor runs, and a rank aborts ("terminate called
+    without an active exception", exit code -6) after a successful run.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        try:
+            torch_dist.barrier()
+        finally:
+            torch_dist.destroy_process_group()
+
+
 def adapt_cfg_for_device(cfg, logger_print=print):
     """Adjust a config for the hardware it runs on (CPU-only: DDP, AMP).
 

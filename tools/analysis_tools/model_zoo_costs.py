@@ -1,0 +1,140 @@
+"""Parameters, FLOPs, training memory and GPU-hours estimates per config.
+
+For docs/model_zoo.md. For each config (default: the COCO and VOC configs
+under configs/q2l_irpe/), at the config's own resolution:
+
+* parameters (all, and the backbone's);
+* forward GFLOPs per image (mmengine's FLOP counter: a multiply-add is one
+  FLOP; the IRPE gathers are not counted, a few percent at most);
+* training memory per GPU, estimated: the fp32 bytes of one training step
+  (forward + backward) are measured on the CPU at batch 1 and 2 (malloc's
+  in-use bytes sampled after every operator, as in benchmark_encoder.py),
+  which gives a per-image activation cost; the estimate is weights + grads
+  + AdamW's two moments + the EMA copy (5 x 4 bytes per parameter) + the
+  config's per-GPU batch x the per-image cost x ``--amp-factor`` (fp16
+  activations take about half the bytes);
+* GPU-hours for the full schedule: (3 x forward FLOPs x training images +
+  2 x forward FLOPs x validation images (raw and EMA)) x epochs, at an
+  assumed sustained ``--tflops`` per GPU (default 20 TFLOP/s: an RTX
+  3090's fp16 tensor throughput at about 30% utilisation).
+
+These are estimates for planning, not measurements on a GPU.
+
+    python tools/analysis_tools/model_zoo_costs.py [CONFIG ...] [--tflops 20]
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+DATASET_SIZES = {  # (train images, validation images) per epoch
+    'coco': (82783, 40504),
+    'voc07': (5011, 4952),
+    'voc12': (11540, 5823),
+}
+
+
+def _dataset_of(config):
+    name = osp.basename(config)
+    for key in DATASET_SIZES:
+        if name.startswith(key):
+            return key
+    return 'coco'
+
+
+def _build(config):
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mlic.registry import MODELS
+    from mlic.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.pop('init_cfg', None)  # no weights needed here
+    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    with DefaultScope.overwrite_default_scope('mlic'):
+        model = MODELS.build(cfg.model)
+    size = cfg.train_dataloader.dataset.pipeline[1]['scale'][0]
+    return cfg, model, size
+
+
+def worker(config, batch):
+    """One process: step memory at this batch (fp32), params and FLOPs."""
+    import torch
+    from benchmark_encoder import _cpu_peak_tracker, _malloc_in_use
+    from mmpretrain.structures import DataSample
+    torch.manual_seed(0)
+    cfg, model, size = _build(config)
+    out = dict(size=size, params=sum(p.numel() for p in model.parameters()),
+               backbone_params=sum(
+                   p.numel() for p in model.backbone.parameters()))
+    x = torch.randn(batch, 3, size, size)
+    samples = [DataSample().set_gt_label([0, 1]) for _ in range(batch)]
+    model.train()
+    in_use = _malloc_in_use()
+    before = in_use()
+    tracker = _cpu_peak_tracker(in_use)
+    with tracker:
+        loss = sum(model(x, samples, mode='loss').values())
+        loss.backward()
+    out['step_bytes'] = tracker.peak - before
+    if batch == 1:
+        from mmengine.analysis import get_model_complexity_info
+        model.eval()
+        model.forward = lambda inputs: model.head(model.extract_feat(inputs))
+        info = get_model_complexity_info(
+            model, inputs=(torch.randn(1, 3, size, size), ),
+            show_table=False, show_arch=False)
+        out['gflops'] = info['flops'] / 1e9
+    print(json.dumps(out))
+
+
+def measure(config, batch):
+    proc = subprocess.run(
+        [sys.executable, __file__, '--worker', config, str(batch)],
+        capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='*')
+    parser.add_argument('--tflops', type=float, default=20.0)
+    parser.add_argument('--amp-factor', type=float, default=0.5)
+    parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker[0], int(args.worker[1]))
+    configs = args.configs or sorted(
+        glob.glob(osp.join(ROOT, 'configs', 'q2l_irpe', 'coco_*.py')) +
+        glob.glob(osp.join(ROOT, 'configs', 'q2l_irpe', 'voc*.py')))
+    from mmengine.config import Config
+    print('| config | res | params (M) (backbone) | GFLOPs/img | '
+          'per-GPU batch | est. train memory/GPU (GB) | est. GPU-hours, '
+          '80 epochs |')
+    print('|---|---|---|---|---|---|---|')
+    for config in configs:
+        cfg = Config.fromfile(config)
+        m1, m2 = measure(config, 1), measure(config, 2)
+        per_image = max(m2['step_bytes'] - m1['step_bytes'], 0)
+        batch = cfg.train_dataloader.batch_size
+        memory = (5 * 4 * m1['params'] +
+                  batch * per_image * args.amp_factor) / 1e9
+        train, val = DATASET_SIZES[_dataset_of(config)]
+        epochs = cfg.train_cfg.max_epochs
+        flops = m1['gflops'] * 1e9 * (3 * train + 2 * val) * epochs
+        hours = flops / (args.tflops * 1e12) / 3600
+        print(f'| {osp.relpath(config, ROOT)} | {m1["size"]} | '
+              f'{m1["params"] / 1e6:.0f} ({m1["backbone_params"] / 1e6:.0f}) '
+              f'| {m1["gflops"]:.0f} | {batch} | {memory:.0f} | '
+              f'{hours:.0f} |', flush=True)
+
+
+if __name__ == '__main__':
+    main()
