@@ -164,3 +164,15 @@ def test_voc12_format_only_writes_submission(tmp_path, capsys):
                       test_ids)
     assert osp.isfile(osp.join(out_dir,
                                'results_VOC2012_comp2_cls_test.tar.gz'))
+
+
+def test_format_only_needs_out_dir(capsys):
+    test = load_tool('test')
+    with pytest.raises(SystemExit):
+        test.parse_args(['cfg.py', 'ckpt.pth', '--format-only'])
+    assert '--format-only needs --out-dir' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        test.parse_args(['cfg.py', 'ckpt.pth', '--out-dir', 'x'])
+    with pytest.raises(SystemExit):
+        test.parse_args(['cfg.py', 'ckpt.pth', '--format-only', '--out-dir',
+                         'x', '--voc-comp', '3'])

@@ -4,8 +4,8 @@ For docs/model_zoo.md. For each config (default: the COCO and VOC configs
 under configs/q2l_irpe/), at the config's own resolution:
 
 * parameters (all, and the backbone's);
-* forward GFLOPs per image (mmengine's FLOP counter: a multiply-add is one
-  FLOP; the IRPE gathers are not counted, a few percent at most);
+* forward GMACs per image (mmengine's counter, which counts a multiply-add
+  once; the IRPE gathers are not counted, a few percent at most);
 * training memory per GPU, estimated: the fp32 bytes of one training step
   (forward + backward) are measured on the CPU at batch 1 and 2 (malloc's
   in-use bytes sampled after every operator, as in benchmark_encoder.py),
@@ -14,9 +14,10 @@ under configs/q2l_irpe/), at the config's own resolution:
   config's per-GPU batch x the per-image cost x ``--amp-factor`` (fp16
   activations take about half the bytes);
 * GPU-hours for the full schedule: (3 x forward FLOPs x training images +
-  2 x forward FLOPs x validation images (raw and EMA)) x epochs, at an
-  assumed sustained ``--tflops`` per GPU (default 20 TFLOP/s: an RTX
-  3090's fp16 tensor throughput at about 30% utilisation).
+  2 x forward FLOPs x validation images (raw and EMA)) x epochs, with
+  FLOPs = 2 x MACs, at an assumed sustained ``--tflops`` per GPU (default
+  20 TFLOP/s: an RTX 3090's fp16 tensor throughput at about 30%
+  utilisation).
 
 These are estimates for planning, not measurements on a GPU.
 
@@ -91,7 +92,7 @@ def worker(config, batch):
         info = get_model_complexity_info(
             model, inputs=(torch.randn(1, 3, size, size), ),
             show_table=False, show_arch=False)
-        out['gflops'] = info['flops'] / 1e9
+        out['gmacs'] = info['flops'] / 1e9
     print(json.dumps(out))
 
 
@@ -115,7 +116,7 @@ def main(argv=None):
         glob.glob(osp.join(ROOT, 'configs', 'q2l_irpe', 'coco_*.py')) +
         glob.glob(osp.join(ROOT, 'configs', 'q2l_irpe', 'voc*.py')))
     from mmengine.config import Config
-    print('| config | res | params (M) (backbone) | GFLOPs/img | '
+    print('| config | res | params (M) (backbone) | GMACs/img | '
           'per-GPU batch | est. train memory/GPU (GB) | est. GPU-hours, '
           '80 epochs |')
     print('|---|---|---|---|---|---|---|')
@@ -128,11 +129,11 @@ def main(argv=None):
                   batch * per_image * args.amp_factor) / 1e9
         train, val = DATASET_SIZES[_dataset_of(config)]
         epochs = cfg.train_cfg.max_epochs
-        flops = m1['gflops'] * 1e9 * (3 * train + 2 * val) * epochs
+        flops = 2 * m1['gmacs'] * 1e9 * (3 * train + 2 * val) * epochs
         hours = flops / (args.tflops * 1e12) / 3600
         print(f'| {osp.relpath(config, ROOT)} | {m1["size"]} | '
               f'{m1["params"] / 1e6:.0f} ({m1["backbone_params"] / 1e6:.0f}) '
-              f'| {m1["gflops"]:.0f} | {batch} | {memory:.0f} | '
+              f'| {m1["gmacs"]:.0f} | {batch} | {memory:.0f} | '
               f'{hours:.0f} |', flush=True)
 
 

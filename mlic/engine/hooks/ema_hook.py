@@ -80,8 +80,10 @@ class DualEMAHook(EMAHook):
             raw = checkpoint['state_dict']
             ema = self.ema_weights()
             checkpoint['raw_state_dict'] = raw
+            # CPU copies, like the raw state dict mmengine writes.
             checkpoint['state_dict'] = type(raw)(
-                (k, ema.get(k, v)) for k, v in raw.items())
+                (k, ema[k].detach().cpu() if k in ema else v)
+                for k, v in raw.items())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if runner._resume and 'ema_state_dict' in checkpoint:

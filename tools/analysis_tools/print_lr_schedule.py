@@ -1,0 +1,80 @@
+"""Print the learning rate a config's scheduler gives over training.
+
+    python tools/analysis_tools/print_lr_schedule.py CONFIG \
+        [--iters-per-epoch N] [--points 21]
+
+Steps the config's optimizer and ``param_scheduler`` exactly as the Runner
+does (no model, no data: one dummy parameter) and prints the learning rate
+at evenly spaced points, plus the start, the peak and its position, and the
+end. ``--iters-per-epoch`` defaults to COCO train2014 at the config's total
+batch for 6 GPUs (82,783 / 96 = 863).
+"""
+import argparse
+import math
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def lr_curve(cfg, iters_per_epoch: int):
+    """Learning rate of every training iteration (list of floats)."""
+    import torch
+    from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
+
+    from mlic.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    opt_cfg = dict(cfg.optim_wrapper.optimizer)
+    opt_type = getattr(torch.optim, opt_cfg.pop('type'))
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = opt_type([param], **opt_cfg)
+    schedulers = []
+    with DefaultScope.overwrite_default_scope('mlic'):
+        for sched in cfg.param_scheduler:
+            sched = dict(sched)
+            by_epoch = sched.get('by_epoch', True)
+            if sched.pop('convert_to_iter_based', False) and by_epoch:
+                cls = PARAM_SCHEDULERS.get(sched.pop('type'))
+                schedulers.append(cls.build_iter_from_epoch(
+                    optimizer, epoch_length=iters_per_epoch, **sched))
+            else:
+                if by_epoch:
+                    raise ValueError('epoch-based schedulers without '
+                                     'convert_to_iter_based are not stepped '
+                                     'per iteration; not supported here')
+                schedulers.append(PARAM_SCHEDULERS.build(
+                    dict(sched, optimizer=optimizer)))
+    total = cfg.train_cfg.max_epochs * iters_per_epoch
+    lrs = []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        for s in schedulers:
+            s.step()
+    return lrs
+
+
+def main(argv=None):
+    from mmengine.config import Config
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--iters-per-epoch', type=int)
+    parser.add_argument('--points', type=int, default=21)
+    args = parser.parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    iters = args.iters_per_epoch or math.ceil(
+        82783 / (6 * cfg.train_dataloader.batch_size))
+    lrs = lr_curve(cfg, iters)
+    total = len(lrs)
+    peak = max(range(total), key=lrs.__getitem__)
+    print(f'{args.config}: {total} iterations ({iters} per epoch)')
+    for k in range(args.points):
+        i = min(total - 1, round(k * (total - 1) / (args.points - 1)))
+        print(f'  iter {i:7d} ({100 * i / total:5.1f}%)  lr {lrs[i]:.3e}')
+    print(f'start {lrs[0]:.3e}, peak {lrs[peak]:.3e} at iteration {peak} '
+          f'({100 * peak / total:.1f}%), end {lrs[-1]:.3e}')
+    return lrs
+
+
+if __name__ == '__main__':
+    main()
