@@ -98,8 +98,11 @@ def worker(config, batch):
 
 def measure(config, batch):
     proc = subprocess.run(
-        [sys.executable, __file__, '--worker', config, str(batch)],
-        capture_output=True, text=True, check=True)
+        [sys.executable, osp.abspath(__file__), '--worker', config,
+         str(batch)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{config} (batch {batch}) failed:\n'
+                           + proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
