@@ -195,3 +195,22 @@ def test_init_cfg_pretrained_runs_after_backbone_init(tmp_path):
     mm.init_weights()
     torch.testing.assert_close(mm.layer1[0].bn2.weight, tv.layer1[0].bn2.weight)
     assert mm.layer1[0].bn2.weight.abs().sum() > 0
+
+
+def test_mmengine_schemes_still_work(tmp_path):
+    """Configs written for mmengine's Pretrained (torchvision://, ...) load
+    through mmengine's CheckpointLoader; a registered scheme stands in for
+    the network here."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    tv = _randomise(torchvision.models.resnet18())
+
+    @CheckpointLoader.register_scheme(prefixes='mlictest://', force=True)
+    def _load(filename, map_location=None):
+        return {k: v.clone() for k, v in tv.state_dict().items()}
+
+    mm = ResNet(depth=18, out_indices=(3, ))
+    report = load_pretrained(mm, 'mlictest://resnet18')
+    assert report['format'] == 'torchvision_resnet'
+    torch.testing.assert_close(mm.conv1.weight, tv.conv1.weight)
+    with pytest.raises(PretrainedWeightsError, match='nosuchscheme://x'):
+        load_pretrained(mm, 'nosuchscheme://x')

@@ -7,6 +7,10 @@ their own copy) point it at a local file. Sources:
 * an http(s) URL (torchvision, OpenMMLab): looked up first as
   ``$MLIC_PRETRAINED_DIR/<file name>`` and in torch's hub cache
   (``$TORCH_HOME/hub/checkpoints``), downloaded there otherwise;
+* one of mmengine's checkpoint schemes (``torchvision://resnet50``,
+  ``open-mmlab://...``, ``s3://...``, a scheme a plugin registered with
+  ``CheckpointLoader.register_scheme``): read by mmengine's loader, so
+  configs written for mmengine's ``Pretrained`` keep working;
 * a Hugging Face hub id of a timm model, ``timm/<name>`` (or
   ``hf-hub:timm/<name>``): looked up first as
   ``$MLIC_PRETRAINED_DIR/<name>.safetensors`` (``.pth``, ``.bin``), then in
@@ -117,12 +121,19 @@ def _resolve_hf(source: str) -> str:
         + _how_to_supply(source, short + '.safetensors'))
 
 
+def _mmengine_scheme(source: str) -> bool:
+    return '://' in source and not source.startswith(('http://', 'https://'))
+
+
 def resolve_checkpoint(source: str) -> str:
-    """A local file for ``source`` (path, URL or ``timm/<name>``)."""
+    """A local file for ``source`` (path, URL or ``timm/<name>``); sources
+    in one of mmengine's schemes are returned as they are."""
     if not isinstance(source, str) or not source:
         raise PretrainedWeightsError(
             f'pretrained weights source must be a non-empty string, got '
             f'{source!r}')
+    if _mmengine_scheme(source):
+        return source
     if source.startswith(('http://', 'https://')):
         return _resolve_url(source)
     if source.startswith(HF_PREFIXES):
@@ -139,7 +150,11 @@ def resolve_checkpoint(source: str) -> str:
 def read_state_dict(path: str, map_location='cpu') -> dict:
     """A flat ``name -> tensor`` dict from a checkpoint file (safely)."""
     try:
-        if path.endswith('.safetensors'):
+        if _mmengine_scheme(path):
+            from mmengine.runner.checkpoint import CheckpointLoader
+            state = CheckpointLoader.load_checkpoint(
+                path, map_location=map_location)
+        elif path.endswith('.safetensors'):
             from safetensors.torch import load_file
             state = load_file(path, device=str(map_location))
         else:
