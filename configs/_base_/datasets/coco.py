@@ -3,6 +3,7 @@
 # Cutout, RandAugment. 448 px; coco_384.py / coco_576.py change the size.
 # Layout: data/coco/{annotations/instances_{train,val}2014.json,
 #                    train2014/, val2014/}
+_base_ = ['./paper_augment.py']
 dataset_type = 'CocoMultiLabel'
 data_root = 'data/coco/'
 img_size = 448
@@ -14,24 +15,13 @@ data_preprocessor = dict(
     to_rgb=True,
     to_onehot=True,
 )
-bgr_mean = [103.53, 116.28, 123.675]
 meta_keys = ('sample_idx', 'img_id', 'img_path', 'ori_shape', 'img_shape')
 train_pipeline = [
     dict(type='LoadImageChecked', on_bad_image='skip'),
     # Squash resize (the aspect ratio is not kept), as in the paper.
     dict(type='Resize', scale=(img_size, img_size)),
-    # One rectangle of 1/16 to 1/4 of the image, filled with noise.
-    dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise', prob=1.0),
-    # mmpretrain's RandAugment with timm's 'rand-m9-mstd0.5' settings.
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean],
-                     interpolation='bicubic')),
+    {{_base_.cutout}},
+    {{_base_.rand_augment}},
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [

@@ -5,15 +5,8 @@ img_size = 384
 train_pipeline = [
     dict(type='LoadImageChecked', on_bad_image='skip'),
     dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise', prob=1.0),
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    {{_base_.cutout}},
+    {{_base_.rand_augment}},
     dict(type='PackInputs', meta_keys={{_base_.meta_keys}}),
 ]
 test_pipeline = [

@@ -2,6 +2,7 @@
 # 448 px, the paper's augmentation. Difficult-only classes are ignored
 # labels (VOCMultiLabel; PackInputs carries them to the loss and metric).
 # Layout: data/VOCdevkit/VOC2007/{Annotations,ImageSets/Main,JPEGImages}
+_base_ = ['./paper_augment.py']
 dataset_type = 'VOCMultiLabel'
 data_root = 'data/VOCdevkit/VOC2007'
 img_size = 448
@@ -19,15 +20,8 @@ pack = dict(type='PackInputs', algorithm_keys=('gt_label_difficult', ),
 train_pipeline = [
     dict(type='LoadImageChecked', on_bad_image='skip'),
     dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise', prob=1.0),
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    {{_base_.cutout}},
+    {{_base_.rand_augment}},
     pack,
 ]
 test_pipeline = [
