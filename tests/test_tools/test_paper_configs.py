@@ -25,7 +25,6 @@ from conftest import (REPO, VOC_CLASSES, as_cli, load_tool, run_tool,
 ALL_CONFIGS = sorted(
     glob.glob(osp.join(REPO, 'configs', 'q2l_irpe', '**', '*.py'),
               recursive=True))
-COCO_CONFIGS = [c for c in ALL_CONFIGS if osp.basename(c).startswith('coco')]
 PAPER_CONFIGS = [c for c in ALL_CONFIGS
                  if osp.basename(c).startswith(('coco', 'voc'))]
 IDS = [osp.relpath(c, osp.join(REPO, 'configs', 'q2l_irpe'))

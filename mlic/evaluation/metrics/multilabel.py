@@ -8,6 +8,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from mlic.datasets.ignored_labels import ignored_classes
 from mlic.registry import METRICS
 from ..functional import METRIC_NAMES, multilabel_metrics
 
@@ -25,14 +26,7 @@ def _target_row(sample, num_classes):
                 f'gt_label {labels.tolist()} of {sample.get("img_path", "?")} '
                 f'is out of range for {num_classes} predicted classes')
         row[labels] = 1
-    for key in ('gt_label_ignore', 'gt_label_difficult'):
-        ignored = sample.get(key, None)
-        if ignored is not None and len(ignored):
-            ignored = np.asarray(
-                ignored.cpu() if hasattr(ignored, 'cpu') else ignored,
-                dtype=np.int64)
-            # A class that is also a plain positive stays positive.
-            row[ignored] = np.where(row[ignored] == 1, 1, -1)
+    row[ignored_classes(sample, row == 1)] = -1
     return row
 
 

@@ -1,12 +1,14 @@
 """The label-query decoder head (SPEC.md section 1)."""
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models.heads import MultiLabelClsHead
 from torch import Tensor
 
+from mlic.datasets.ignored_labels import ignored_classes
 from mlic.registry import MODELS
 from ..utils.attention import feedforward
 
@@ -244,17 +246,15 @@ def ignored_label_weight(data_samples, num_classes: int,
     """
     weight = None
     for row, sample in enumerate(data_samples):
-        for key in ('gt_label_difficult', 'gt_label_ignore'):
-            ignored = sample.get(key, None)
-            if ignored is None or len(ignored) == 0:
-                continue
-            if weight is None:
-                weight = torch.ones(len(data_samples), num_classes,
-                                    device=device)
-            ignored = torch.as_tensor(ignored, dtype=torch.long).reshape(-1)
-            positive = sample.get('gt_label', None)
-            if positive is not None:
-                positive = torch.as_tensor(positive).reshape(-1).tolist()
-                ignored = ignored[[int(i) not in positive for i in ignored]]
-            weight[row, ignored.to(weight.device)] = 0.0
+        positive = np.zeros(num_classes, dtype=bool)
+        labels = sample.get('gt_label', None)
+        if labels is not None:
+            positive[np.asarray(torch.as_tensor(labels).cpu(),
+                                dtype=np.int64).reshape(-1)] = True
+        ignored = ignored_classes(sample, positive)
+        if ignored.size == 0:
+            continue
+        if weight is None:
+            weight = torch.ones(len(data_samples), num_classes, device=device)
+        weight[row, torch.from_numpy(ignored).to(weight.device)] = 0.0
     return weight
