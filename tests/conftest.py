@@ -43,6 +43,7 @@ def write_coco(root, images, categories, annotations, img_dir='images',
                           bbox=[0, 0, 4, 4], area=16, iscrowd=0)
                      for k, (i, c) in enumerate(annotations)])
     path = osp.join(root, ann_name)
+    os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(data, f)
     return path

@@ -13,10 +13,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mlic.utils import silence_known_warnings  # noqa: E402
-
-silence_known_warnings()
-
 from mmengine.config import ConfigDict, DictAction  # noqa: E402
 from mmengine.dist import get_rank  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -112,7 +108,7 @@ def main(argv=None):
     check_file_exists(args.checkpoint, 'checkpoint')
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
-    prepare_run(cfg, args.launcher)
+    prepare_run(cfg, args.launcher, mode='test')
     try:
         runner = Runner.from_cfg(cfg)
         metrics = runner.test()

@@ -6,10 +6,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mlic.utils import silence_known_warnings  # noqa: E402
-
-silence_known_warnings()
-
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 

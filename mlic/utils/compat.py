@@ -17,7 +17,6 @@
 """
 import functools
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -199,12 +198,3 @@ def adapt_cfg_for_device(cfg, logger_print=print):
         cfg.optim_wrapper = new
     return cfg
 
-
-def silence_known_warnings():
-    """Hide one import-time warning that is noise for mlic users.
-
-    mmcv-lite has no compiled ops; mmcv warns about a deformable-attention op
-    that mlic never uses.
-    """
-    warnings.filterwarnings(
-        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
