@@ -15,3 +15,6 @@ custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='DualEMAHook', decay=0.9997, update_buffers=True),
 ]
+# timm's TResNet weights were trained on [0, 1] RGB inputs with no mean/std
+# (its pretrained_cfg: mean 0, std 1), i.e. 0-255 pixels divided by 255.
+data_preprocessor = dict(mean=[0.0, 0.0, 0.0], std=[255.0, 255.0, 255.0])

@@ -1,4 +1,4 @@
-"""MS-COCO as a multi-label dataset (SPEC.md section 5)."""
+"""MS-COCO as a multi-label dataset (docs/method.md section 6)."""
 import contextlib
 import io
 import json

@@ -1,4 +1,4 @@
-"""PASCAL VOC 2007 / 2012 as multi-label datasets (SPEC.md section 5).
+"""PASCAL VOC 2007 / 2012 as multi-label datasets (docs/method.md section 6).
 
 mmpretrain's ``VOC`` reads the same layout, but silently skips an object
 with an unknown class name, fails with a bare parser error on a broken XML

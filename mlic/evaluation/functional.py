@@ -1,4 +1,4 @@
-"""Multi-label metrics as plain functions (SPEC.md section 4).
+"""Multi-label metrics as plain functions (docs/method.md section 5).
 
 Everything works on numpy arrays of shape (N, C): ``scores`` in [0, 1] (any
 real scores work for AP) and ``targets`` in {1, 0, -1}, where -1 marks an
@@ -136,7 +136,7 @@ def multilabel_metrics(scores,
         ``_top{k}`` suffix when ``topk`` is set, and ``AP_per_class`` (array
         of C floats, nan for classes without positives).
 
-    Definitions (SPEC.md section 4): mAP is the mean AP over classes with at
+    Definitions (docs/method.md section 5): mAP is the mean AP over classes with at
     least one positive. CP = mean_c Nc/Np, CR = mean_c Nc/Ng,
     CF1 = 2 CP CR / (CP + CR) (from the averaged CP and CR, not a mean of
     per-class F1); OP, OR, OF1 pool the counts over classes. A ratio whose

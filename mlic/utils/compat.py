@@ -1,4 +1,4 @@
-"""Environment compatibility, in one place (DESIGN.md, "Environment facts").
+"""Environment compatibility, in one place.
 
 * torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine 0.10.x
   does not pass that argument, and its checkpoints hold a few non-tensor
@@ -197,4 +197,3 @@ def adapt_cfg_for_device(cfg, logger_print=print):
         new.pop('dtype', None)
         cfg.optim_wrapper = new
     return cfg
-

@@ -82,7 +82,8 @@ def prepare_run(cfg, launcher='none', mode='train'):
     Checks top-level keys, makes ``num_workers=0`` loaders valid, records the
     launcher, adapts DDP/AMP to the hardware and, on a CPU-only machine,
     initialises the gloo process group that mmengine would fail to create.
-    ``mode='test'`` also drops everything only training needs
+    Stops when the data preprocessor does not normalise inputs as the
+    backbone's pretrained weights expect. ``mode='test'`` also drops everything only training needs
     (:func:`strip_training`).
     """
     from .compat import adapt_cfg_for_device, init_cpu_distributed
@@ -91,6 +92,8 @@ def prepare_run(cfg, launcher='none', mode='train'):
         raise ValueError(f"prepare_run: mode={mode!r}, expected 'train' or "
                          "'test'")
     check_config_keys(cfg)
+    from mlic.models.utils.input_norm import check_input_normalisation
+    check_input_normalisation(cfg)
     if mode == 'test':
         register_all_modules(init_default_scope=False)
         strip_training(cfg)

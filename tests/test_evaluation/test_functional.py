@@ -16,7 +16,7 @@ def _random_case(n=300, c=9, seed=0, ties=False):
 
 
 def _direct_threshold_metrics(scores, targets, pred):
-    """SPEC.md section 4 written out with loops (ignored = -1 skipped)."""
+    """docs/method.md section 5 written out with loops (ignored = -1 skipped)."""
     c = scores.shape[1]
     nc, np_, ng = np.zeros(c), np.zeros(c), np.zeros(c)
     for j in range(c):
@@ -99,7 +99,7 @@ def test_cf1_is_from_averaged_cp_cr_not_mean_f1():
 
 
 def test_paper_cf1_of1_check():
-    # SPEC.md section 4: CP 84.9, CR 74.7 -> CF1 79.5; OP 86.8, OR 76.9 -> 81.5
+    # docs/method.md section 5: CP 84.9, CR 74.7 -> CF1 79.5; OP 86.8, OR 76.9 -> 81.5
     # Build counts with exactly these precisions/recalls (one class).
     def f1_of(p, r):
         n_correct = int(round(p * r * 1e4))

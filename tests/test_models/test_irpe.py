@@ -1,4 +1,4 @@
-"""IRPE: bucket ids and attention against a direct evaluation of SPEC.md."""
+"""IRPE: bucket ids and attention against a direct evaluation of docs/method.md section 2."""
 import itertools
 import math
 
@@ -10,7 +10,8 @@ from mlic.models.utils import (ImageRPE, get_bucket_ids_2d, irpe_attention,
 
 
 def g_ref(x, r):
-    """SPEC.md's g in plain Python (round() is half-to-even, like torch)."""
+    """The bucket function g of docs/method.md section 2 in plain Python
+    (round() is half-to-even, like torch)."""
     alpha, beta, gamma = r, 2 * r, 8 * r
     if abs(x) <= alpha:
         return int(round(x))
@@ -122,7 +123,7 @@ def attention_ref(q, k, v, rpe, h, w):
 
 
 def loop_ref(q, k, v, rpe, h, w):
-    """The formulas of SPEC.md with explicit loops over (i, j)."""
+    """The formulas of docs/method.md section 2 with explicit loops over (i, j)."""
     s = q.shape[-1]**-0.5
     sets = buckets_ref(rpe.method, h, w, rpe.ratio)
     bsz, heads, length, _ = q.shape

@@ -16,7 +16,7 @@ def check_vector():
 
 
 def direct_apl(x, y, gp, gn, clip, a1, a2, b1, eps=1e-8):
-    """SPEC.md section 3 written out, element by element, in float64."""
+    """docs/method.md section 4 written out, element by element, in float64."""
     out = torch.zeros_like(x)
     for idx in itertools_product(x.shape):
         p = 1 / (1 + math.exp(-float(x[idx])))

@@ -22,3 +22,53 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second():
 def test_quickstart_configs_exist():
     for path in re.findall(r'configs/\S+\.py', _quickstart_commands()[0]):
         assert osp.isfile(osp.join(REPO, path)), path
+
+
+def _tracked_text_files():
+    import subprocess
+    out = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.split()
+    return [f for f in out if f.endswith(('.py', '.md', '.sh', '.txt',
+                                          '.cfg', '.ini', 'run'))]
+
+
+def test_nothing_cites_a_file_outside_the_repository():
+    """A clone must be self-contained: no reference to the project's
+    private notes or to a folder beside the checkout."""
+    outside = re.compile(r'\b(SPEC|DESIGN)\.md\b|\.\./shared\b')
+    hits = []
+    for rel in _tracked_text_files():
+        with open(osp.join(REPO, rel), encoding='utf-8') as f:
+            for n, line in enumerate(f, 1):
+                if outside.search(line):
+                    hits.append(f'{rel}:{n}: {line.strip()}')
+    # this file names the pattern itself
+    hits = [h for h in hits if not h.startswith('tests/test_utils/test_repo')]
+    assert not hits, '\n'.join(hits)
+
+
+def test_docs_links_resolve():
+    """Every relative link in README.md and docs/ names an existing file
+    (and an existing heading, for #anchors into a page)."""
+    def anchors(path):
+        text = open(path, encoding='utf-8').read()
+        heads = re.findall(r'^#+ (.+)$', text, re.M)
+        return {re.sub(r'[^a-z0-9 _-]', '', h.lower()).replace(' ', '-')
+                for h in heads}
+    pages = ['README.md'] + [f for f in _tracked_text_files()
+                             if f.startswith('docs/') and f.endswith('.md')]
+    bad = []
+    for page in pages:
+        text = open(osp.join(REPO, page), encoding='utf-8').read()
+        for target in re.findall(r'\]\(([^)\s]+)\)', text):
+            if '://' in target or target.startswith('mailto:'):
+                continue
+            path, _, anchor = target.partition('#')
+            full = osp.normpath(osp.join(REPO, osp.dirname(page), path)) \
+                if path else osp.join(REPO, page)
+            if not osp.exists(full):
+                bad.append(f'{page}: {target}')
+            elif anchor and full.endswith('.md') and \
+                    anchor not in anchors(full):
+                bad.append(f'{page}: {target} (no such heading)')
+    assert not bad, '\n'.join(bad)

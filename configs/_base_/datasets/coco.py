@@ -1,5 +1,5 @@
 # MS-COCO 2014 as multi-label classification (see docs/datasets.md), with
-# the paper's training augmentation (SPEC.md section 6): squash resize,
+# the paper's training augmentation (docs/method.md section 7): squash resize,
 # Cutout, RandAugment. 448 px; coco_384.py / coco_576.py change the size.
 # Layout: data/coco/{annotations/instances_{train,val}2014.json,
 #                    train2014/, val2014/}

@@ -1,4 +1,4 @@
-# The paper's training augmentation (SPEC.md section 6), in one place for
+# The paper's training augmentation (docs/method.md section 7), in one place for
 # every dataset config: after the squash resize, Cutout then RandAugment.
 # Cutout: one rectangle of 1/16 to 1/4 of the image, filled with noise.
 cutout = dict(type='Cutout', area_range=(0.0625, 0.25), fill='noise',

@@ -1,4 +1,4 @@
-# The paper's model (SPEC.md section 1) on ResNet-101 (ImageNet-1k,
+# The paper's model (docs/method.md section 1) on ResNet-101 (ImageNet-1k,
 # torchvision weights, as Query2Label): 2048-d features (stride 32) ->
 # IRPE encoder (1 layer) -> label-query decoder without self-attention
 # (2 layers) -> group-wise linear; APL loss. Sizes follow Query2Label's public

@@ -1,4 +1,4 @@
-# The paper's schedule (SPEC.md section 6): 80 epochs, AdamW (0.9, 0.9999),
+# The paper's schedule (docs/method.md section 7): 80 epochs, AdamW (0.9, 0.9999),
 # weight decay 5e-3, one-cycle learning rate over iterations with max lr
 # 5e-5 (pct_start 0.2: Query2Label's), for 96 images per step (6 GPUs x 16).
 # Mixed precision (fp16, dynamic loss scale; bf16: optim_wrapper.dtype=

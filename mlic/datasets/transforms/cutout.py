@@ -1,4 +1,4 @@
-"""Cutout with a random rectangle size and a choice of fill (SPEC.md sec. 6).
+"""Cutout with a random rectangle size and a choice of fill (docs/method.md section 7).
 
 mmpretrain's ``Cutout`` is a RandAugment operation with a fixed patch size
 and a constant fill; the paper's recipe needs a rectangle whose size is
@@ -31,7 +31,7 @@ def _check_range(name, rng, low, high):
 
 @TRANSFORMS.register_module()
 class Cutout(BaseTransform):
-    """Replace one random rectangle of the image (SPEC.md section 6).
+    """Replace one random rectangle of the image (docs/method.md section 7).
 
     The rectangle's area is a fraction ``a ~ U(area_range)`` of the image
     area and its aspect ratio (width / height) ``r`` is log-uniform in

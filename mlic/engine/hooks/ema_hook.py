@@ -1,6 +1,6 @@
 """EMA of the weights, with the raw *and* the averaged model evaluated.
 
-Query2Label's recipe (SPEC.md section 6) keeps an exponential moving average
+Query2Label's recipe (docs/method.md section 7) keeps an exponential moving average
 of the weights, evaluates both models after every epoch and keeps the better
 one. mmengine's ``EMAHook`` evaluates only the average; this hook leaves the
 evaluation to :class:`mlic.engine.DualValLoop` (which runs the loader once

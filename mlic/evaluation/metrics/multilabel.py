@@ -1,4 +1,4 @@
-"""The registered multi-label metric (SPEC.md section 4)."""
+"""The registered multi-label metric (docs/method.md section 5)."""
 import os
 import os.path as osp
 import pickle

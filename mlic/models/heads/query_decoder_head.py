@@ -1,4 +1,4 @@
-"""The label-query decoder head (SPEC.md section 1)."""
+"""The label-query decoder head (docs/method.md section 1)."""
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np

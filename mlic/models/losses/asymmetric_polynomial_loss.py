@@ -1,4 +1,4 @@
-"""The Asymmetric Polynomial Loss family (SPEC.md section 3)."""
+"""The Asymmetric Polynomial Loss family (docs/method.md section 4)."""
 from typing import Optional
 
 import torch

@@ -1,4 +1,4 @@
-"""The IRPE Transformer encoder neck (SPEC.md sections 1 and 2)."""
+"""The IRPE Transformer encoder neck (docs/method.md sections 1-2)."""
 from typing import Optional, Sequence, Tuple, Union
 
 import torch

@@ -16,7 +16,7 @@ def irpe_attention(q: Tensor,
                    height: Optional[int] = None,
                    width: Optional[int] = None,
                    dropout_p: float = 0.0) -> Tensor:
-    """Scaled dot-product attention with the iRPE terms of SPEC.md section 2.
+    """Scaled dot-product attention with the iRPE terms of docs/method.md section 2.
 
     Args:
         q, k, v: (B, heads, L, d_head), L = height * width.

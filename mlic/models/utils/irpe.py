@@ -1,6 +1,6 @@
 """2D image relative position encoding (iRPE, Wu et al., ICCV 2021).
 
-SPEC.md section 2. Token i sits at (row_i, col_i) of an H x W grid
+docs/method.md section 2. Token i sits at (row_i, col_i) of an H x W grid
 (row-major). Relative positions p_i - p_j are mapped to buckets b(i, j) by
 :func:`get_bucket_ids_2d`; :class:`ImageRPE` holds the learnable bucket
 tables and computes the three terms of
@@ -27,7 +27,7 @@ MODES = ('contextual', 'bias')
 
 def piecewise_index(x: Tensor, alpha: float, beta: float,
                     gamma: float) -> Tensor:
-    """The bucket function g of SPEC.md section 2, element-wise.
+    """The bucket function g of docs/method.md section 2, element-wise.
 
     ``round(x)`` for ``|x| <= alpha``; beyond that the offset grows
     logarithmically and saturates at ``beta``; the result is truncated to an
@@ -121,7 +121,7 @@ def _parse_on(on: str) -> Tuple[str, ...]:
 
 
 class ImageRPE(nn.Module):
-    """Learnable iRPE tables for one attention layer (SPEC.md section 2).
+    """Learnable iRPE tables for one attention layer (docs/method.md section 2).
 
     Args:
         num_heads (int): attention heads.
