@@ -15,10 +15,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import ConfigDict, DictAction  # noqa: E402
 from mmengine.dist import get_rank  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 from mlic.evaluation import (METRIC_NAMES, paper_table,  # noqa: E402
                              save_per_class, split_per_class)
+from mlic.engine import build_runner  # noqa: E402
 from mlic.utils import (check_file_exists, finish_distributed,  # noqa: E402
                         load_config, prepare_run)
 
@@ -50,6 +50,10 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries')
     parser.add_argument(
+        '--partial-load', action='store_true',
+        help='load only the checkpoint weights that fit the model (default: '
+        'a checkpoint that does not fit is an error)')
+    parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -73,6 +77,8 @@ def _metric_cfgs(evaluator):
 def merge_args(cfg, args):
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.partial_load:
+        cfg.partial_load = True
     if args.format_only:
         test_set = cfg.test_dataloader.dataset
         year = 'VOC2007' if 'VOC2007' in str(test_set.get('data_root', '')) \
@@ -110,7 +116,7 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher, mode='test')
     try:
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         metrics = runner.test()
         rank = get_rank()
     finally:

@@ -7,8 +7,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
+from mlic.engine import build_runner  # noqa: E402
 from mlic.utils import (check_file_exists, finish_distributed,  # noqa: E402
                         load_config, prepare_run)
 
@@ -36,6 +36,10 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, e.g. train_cfg.max_epochs=3')
     parser.add_argument(
+        '--partial-load', action='store_true',
+        help='load only the checkpoint weights that fit the model (default: '
+        'a checkpoint that does not fit is an error)')
+    parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -52,6 +56,8 @@ def merge_args(cfg, args):
             optim.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if args.partial_load:
+        cfg.partial_load = True
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.resume == 'auto':
@@ -70,7 +76,7 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher)
     try:
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.train()
     finally:
         finish_distributed()

@@ -14,6 +14,9 @@ default_hooks = dict(
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # Stops at the first NaN/inf training loss (max_skips=N: let the fp16
+    # loss scaler skip up to N overflowing steps in a row instead).
+    finite_loss=dict(type='FiniteLossHook', max_skips=0),
 )
 # Fails fast when the head's num_classes disagrees with a dataset.
 custom_hooks = [dict(type='NumClassCheckHook')]

@@ -8,14 +8,3 @@ _base_ = [
 max_epochs = 16
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(
-        type='OneCycleLR',
-        eta_max=2e-3,
-        pct_start=0.2,
-        final_div_factor=1e3,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]

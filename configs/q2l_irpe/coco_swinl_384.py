@@ -26,17 +26,4 @@ model = dict(
 train_dataloader = dict(batch_size=8)
 max_lr = 2.5e-5
 optim_wrapper = dict(optimizer=dict(lr=max_lr))
-param_scheduler = [
-    dict(
-        type='OneCycleLR',
-        eta_max=max_lr,
-        pct_start=0.2,
-        div_factor=25,
-        final_div_factor=1e4,
-        anneal_strategy='cos',
-        by_epoch=True,
-        begin=0,
-        end=80,
-        convert_to_iter_based=True)
-]
 auto_scale_lr = dict(base_batch_size=48)

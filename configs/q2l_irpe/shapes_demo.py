@@ -8,14 +8,3 @@ _base_ = [
 max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=1e-4))
-param_scheduler = [
-    dict(
-        type='OneCycleLR',
-        eta_max=2e-3,
-        pct_start=0.2,
-        final_div_factor=1e3,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]

@@ -1,11 +1,13 @@
-from .functional import (METRIC_NAMES, average_precision, multilabel_metrics,
-                         threshold_counts)
+from .functional import (METRIC_NAMES, NonFiniteScoresError,
+                         average_precision, check_finite_scores,
+                         multilabel_metrics, threshold_counts)
 from .metrics import (PER_CLASS_PREFIX, MLICMetric, VOCSubmissionWriter,
                       format_per_class_table, write_voc_cls_results)
 from .per_class import paper_table, save_per_class, split_per_class
 
 __all__ = [
-    'METRIC_NAMES', 'average_precision', 'multilabel_metrics',
+    'METRIC_NAMES', 'NonFiniteScoresError', 'average_precision',
+    'check_finite_scores', 'multilabel_metrics',
     'threshold_counts', 'MLICMetric', 'PER_CLASS_PREFIX',
     'format_per_class_table', 'VOCSubmissionWriter', 'write_voc_cls_results',
     'paper_table', 'save_per_class', 'split_per_class'

@@ -111,6 +111,29 @@ def threshold_counts(pred, targets):
     return ((pred & gt).sum(axis=0), pred.sum(axis=0), gt.sum(axis=0))
 
 
+class NonFiniteScoresError(ValueError):
+    """Scores with NaN or inf: no metric of them means anything."""
+
+
+def check_finite_scores(scores, names=None):
+    """Raise :class:`NonFiniteScoresError` if any score is NaN or inf.
+
+    ``names`` (one per row, e.g. image paths) are used in the message.
+    """
+    scores = np.asarray(scores)
+    finite = np.isfinite(scores)
+    if finite.all():
+        return
+    rows, cols = np.nonzero(~finite)
+    first = f'image {rows[0]}' if names is None else repr(names[rows[0]])
+    raise NonFiniteScoresError(
+        f'{int((~finite).sum())} of {scores.size} scores are NaN or inf '
+        f'({len(set(rows.tolist()))} of {scores.shape[0]} images; first: '
+        f'{first}, class {cols[0]}): the model produced non-finite outputs, '
+        'so no metric is computed. The checkpoint probably holds NaN weights '
+        '(training diverged): evaluate an earlier checkpoint.')
+
+
 def multilabel_metrics(scores,
                        targets,
                        thr: float = 0.5,
@@ -150,6 +173,7 @@ def multilabel_metrics(scores,
     if scores.shape != targets.shape:
         raise ValueError(f'scores {scores.shape} and targets {targets.shape} '
                          'must have the same shape')
+    check_finite_scores(scores)
     bad = (targets < -1) | (targets > 1)
     if bad.any():
         raise ValueError('targets must be 1, 0 or -1 (ignored); found '

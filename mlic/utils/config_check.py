@@ -11,7 +11,8 @@ RUNNER_KEYS = (
     'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
     'visualizer', 'default_scope', 'randomness', 'experiment_name',
     'custom_imports', 'model_wrapper_cfg', 'find_unused_parameters',
-    'runner_type', 'vis_backends', 'tta_model', 'tta_pipeline')
+    'runner_type', 'vis_backends', 'tta_model', 'tta_pipeline',
+    'partial_load')
 # Helper variables OpenMMLab configs commonly define at the top level.
 HELPER_KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
                'dataset_type', 'data_root', 'img_size', 'max_epochs',
@@ -38,6 +39,29 @@ def check_config_keys(cfg):
             raise ConfigKeyError(
                 f'unknown config key {key!r}{where}; did you mean '
                 f'{close[0]!r}? (mmengine would ignore it)')
+
+
+def check_num_classes(cfg):
+    """The head and the data preprocessor must agree on the class count.
+
+    ``data_preprocessor.num_classes`` sizes the one-hot targets, the head's
+    ``num_classes`` the logits; when they differ the loss fails deep inside
+    with a shape error. Both must be set to the dataset's number of classes.
+    """
+    model = cfg.get('model', None) or {}
+    head = model.get('head', None) or {}
+    pre = model.get('data_preprocessor', None) or cfg.get(
+        'data_preprocessor', None) or {}
+    head_n = head.get('num_classes', None)
+    pre_n = pre.get('num_classes', None)
+    if head_n is None or pre_n is None or head_n == pre_n:
+        return
+    where = f' ({cfg.filename})' if cfg.filename else ''
+    raise ConfigKeyError(
+        f'model.head.num_classes={head_n} but data_preprocessor.num_classes='
+        f'{pre_n}{where}: both must be the number of classes of the dataset. '
+        'Set both, e.g. --cfg-options model.head.num_classes=N '
+        'data_preprocessor.num_classes=N.')
 
 
 def check_file_exists(path, what):

@@ -87,11 +87,13 @@ def prepare_run(cfg, launcher='none', mode='train'):
     (:func:`strip_training`).
     """
     from .compat import adapt_cfg_for_device, init_cpu_distributed
-    from .config_check import check_config_keys, normalise_dataloaders
+    from .config_check import (check_config_keys, check_num_classes,
+                               normalise_dataloaders)
     if mode not in ('train', 'test'):
         raise ValueError(f"prepare_run: mode={mode!r}, expected 'train' or "
                          "'test'")
     check_config_keys(cfg)
+    check_num_classes(cfg)
     from mlic.models.utils.input_norm import check_input_normalisation
     check_input_normalisation(cfg)
     if mode == 'test':

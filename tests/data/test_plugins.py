@@ -19,3 +19,25 @@ class SlowDownHook(Hook):
                          outputs=None):
         if runner.epoch >= self.from_epoch:
             time.sleep(self.seconds)
+
+
+class RunInterrupted(Exception):
+    """Stands for a kill in the middle of a run (in-process tests)."""
+
+
+@HOOKS.register_module()
+class InterruptHook(Hook):
+    """Raise RunInterrupted after iteration ``at_iter`` of epoch ``epoch``
+    (1-based): the run stops between two checkpoints, as after a kill."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, epoch=2, at_iter=2):
+        self.epoch = epoch
+        self.at_iter = at_iter
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.epoch + 1 == self.epoch and batch_idx + 1 == self.at_iter:
+            raise RunInterrupted(f'interrupted at epoch {self.epoch}, '
+                                 f'iteration {self.at_iter}')

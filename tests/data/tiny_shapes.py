@@ -23,8 +23,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 max_epochs = 3
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='OneCycleLR', eta_max=1e-3, pct_start=0.2, by_epoch=True,
-         begin=0, end=max_epochs, convert_to_iter_based=True)
-]
+optim_wrapper = dict(optimizer=dict(lr=1e-3))  # the one-cycle peak
 default_hooks = dict(logger=dict(interval=1))

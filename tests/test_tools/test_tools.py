@@ -164,8 +164,15 @@ def test_amp_on_cpu_uses_bfloat16(tmp_path):
 
 
 @pytest.mark.parametrize('args,message', [
-    (['--cfg-options', 'model.head.num_classes=5'],
+    (['--cfg-options', 'model.head.num_classes=5',
+      'data_preprocessor.num_classes=5'],
      r'num_classes=5 but the train dataset \(ShapesMultiLabel\) has 12'),
+    (['--cfg-options', 'model.head.num_classes=5'],
+     r'model.head.num_classes=5 but data_preprocessor.num_classes=12 .*'
+     r'Set both'),
+    (['--cfg-options', 'default_hooks.checkpoint.max_keep_ckpt=1'],
+     r"unknown argument\(s\) 'max_keep_ckpt' \(did you mean "
+     r"'max_keep_ckpts'\?\)"),
     (['--cfg-options', 'model.backbone.depht=18'],
      r'ResNet.*unexpected keyword argument .depht.'),
     (['--cfg-options', 'load_from=/no/such/file.pth'],

@@ -33,6 +33,9 @@ def lr_curve(cfg, iters_per_epoch: int):
         for sched in cfg.param_scheduler:
             sched = dict(sched)
             by_epoch = sched.get('by_epoch', True)
+            # the Runner's rule: no `end` -> the end of training
+            sched.setdefault('end', cfg.train_cfg.max_epochs if by_epoch
+                             else cfg.train_cfg.max_iters)
             if sched.pop('convert_to_iter_based', False) and by_epoch:
                 cls = PARAM_SCHEDULERS.get(sched.pop('type'))
                 schedulers.append(cls.build_iter_from_epoch(

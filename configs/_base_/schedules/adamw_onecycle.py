@@ -1,6 +1,6 @@
-# AdamW with an iteration-based one-cycle learning rate.
-# A config that changes max_epochs must restate param_scheduler's `end`
-# (mmengine evaluates base files on their own).
+# AdamW with an iteration-based one-cycle learning rate. Its peak is the
+# optimizer's lr and it ends at train_cfg.max_epochs (mlic's OneCycleLR), so
+# a config changes only those two.
 max_epochs = 20
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -9,13 +9,11 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(
-        type='OneCycleLR',
-        eta_max=1e-3,
+        type='OneCycleLR',  # peak: optim_wrapper.optimizer.lr
         pct_start=0.2,
         final_div_factor=1e3,
         by_epoch=True,
-        begin=0,
-        end=max_epochs,
+        begin=0,  # ends at train_cfg.max_epochs
         convert_to_iter_based=True,  # one-cycle over iterations
     )
 ]

@@ -4,7 +4,9 @@
 # Mixed precision (fp16, dynamic loss scale; bf16: optim_wrapper.dtype=
 # 'bfloat16'; on a CPU-only machine: bf16 autocast). Gradient clipping:
 # --cfg-options optim_wrapper.clip_grad.max_norm=10 (off by default).
-# A config that changes max_epochs must restate param_scheduler's `end`.
+# One source of truth: the peak of the one-cycle schedule is the optimizer's
+# lr (mlic's OneCycleLR; --auto-scale-lr scales it), and the cycle ends at
+# train_cfg.max_epochs (no `end`), so overriding either acts.
 max_epochs = 80
 max_lr = 5e-5
 optim_wrapper = dict(
@@ -17,15 +19,13 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(
-        type='OneCycleLR',
-        eta_max=max_lr,
+        type='OneCycleLR',  # peak: optim_wrapper.optimizer.lr
         pct_start=0.2,
         div_factor=25,  # starts at max_lr / 25
         final_div_factor=1e4,  # ends at max_lr / 25 / 1e4
         anneal_strategy='cos',
         by_epoch=True,
-        begin=0,
-        end=max_epochs,
+        begin=0,  # ends at train_cfg.max_epochs
         convert_to_iter_based=True)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)

@@ -1,4 +1,7 @@
+from .checkpoint_hook import CheckpointHook
 from .ema_hook import DualEMAHook
+from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .num_class_check_hook import NumClassCheckHook
 
-__all__ = ['DualEMAHook', 'NumClassCheckHook']
+__all__ = ['CheckpointHook', 'DualEMAHook', 'FiniteLossHook',
+           'NonFiniteLossError', 'NumClassCheckHook']

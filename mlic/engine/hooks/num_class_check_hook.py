@@ -26,6 +26,8 @@ class NumClassCheckHook(Hook):
     def _check(self, runner, dataloader, phase):
         num_classes = _num_classes_of(runner.model)
         dataset = getattr(dataloader, 'dataset', None)
+        # the training loader's SeededDataset wraps the real one
+        dataset = getattr(dataset, 'seeded_dataset', dataset)
         classes = getattr(dataset, 'metainfo', {}).get('classes', None)
         if num_classes is None or classes is None:
             return

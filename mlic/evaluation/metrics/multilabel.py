@@ -10,7 +10,8 @@ from mmengine.logging import MMLogger
 
 from mlic.datasets.ignored_labels import ignored_classes
 from mlic.registry import METRICS
-from ..functional import METRIC_NAMES, multilabel_metrics
+from ..functional import (METRIC_NAMES, check_finite_scores,
+                          multilabel_metrics)
 
 
 def _target_row(sample, num_classes):
@@ -83,6 +84,8 @@ class MLICMetric(BaseMetric):
     def compute_metrics(self, results: List[dict]) -> dict:
         scores = np.stack([r['score'] for r in results])
         targets = np.stack([r['target'] for r in results])
+        check_finite_scores(scores, [r['img_path'] or r['img_id']
+                                     for r in results])
         metrics = multilabel_metrics(
             scores,
             targets,

@@ -1,0 +1,97 @@
+"""mmengine's CheckpointHook, made safe against kills and typos.
+
+Registered as ``CheckpointHook`` in mlic's scope, so every config's
+``default_hooks.checkpoint`` uses it unchanged. Differences:
+
+* the previous best checkpoint is removed only after the new best is
+  completely written (mmengine removes it first: a kill in between leaves
+  no valid best);
+* ``last_checkpoint`` is rewritten atomically and relative to the work dir,
+  so a moved work dir still resumes;
+* an argument the hook does not take (``max_keep_ckpt=1``) is an error when
+  the hook is built, not at the first save after a whole epoch.
+
+Writing each file atomically is the Runner's part
+(:class:`mlic.engine.MLICRunner`).
+"""
+import difflib
+import inspect
+import os.path as osp
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
+
+from mlic.registry import HOOKS
+from ..checkpoint import write_last_checkpoint
+
+_OWN_ARGS = [
+    name for name in inspect.signature(
+        MMEngineCheckpointHook.__init__).parameters
+    if name not in ('self', 'kwargs')
+]
+
+
+@HOOKS.register_module()
+class CheckpointHook(MMEngineCheckpointHook):
+    """See the module docstring; arguments are mmengine's ``CheckpointHook``
+    arguments, and only those."""
+
+    def __init__(self, *args, **kwargs):
+        unknown = [k for k in kwargs if k not in _OWN_ARGS]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, _OWN_ARGS, n=1)
+                hints.append(f'{key!r}' + (f' (did you mean {close[0]!r}?)'
+                                           if close else ''))
+            raise TypeError(
+                f'CheckpointHook got unknown argument(s) {", ".join(hints)}; '
+                f'it takes {", ".join(_OWN_ARGS)} '
+                '(default_hooks.checkpoint in the config).')
+        super().__init__(*args, **kwargs)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        super()._save_checkpoint_with_step(runner, step, meta)
+        if is_main_process() and self.last_ckpt is not None:
+            write_last_checkpoint(runner.work_dir, str(self.last_ckpt))
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        # Hide the previous best paths from mmengine (which would delete
+        # them before writing); delete them once the new best exists.
+        single = getattr(self, 'best_ckpt_path', None)
+        multi = dict(getattr(self, 'best_ckpt_path_dict', None) or {})
+        self.best_ckpt_path = None
+        if getattr(self, 'best_ckpt_path_dict', None) is not None:
+            self.best_ckpt_path_dict = {k: None for k in multi}
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        except BaseException:
+            if self.best_ckpt_path is None:
+                self.best_ckpt_path = single
+            for key, old in multi.items():
+                if self.best_ckpt_path_dict.get(key) is None:
+                    self.best_ckpt_path_dict[key] = old
+            raise
+        if self.best_ckpt_path is None:
+            self.best_ckpt_path = single
+        else:
+            self._remove_old_best(runner, single, self.best_ckpt_path)
+        for key, old in multi.items():
+            new = self.best_ckpt_path_dict.get(key)
+            if new is None:
+                self.best_ckpt_path_dict[key] = old
+            else:
+                self._remove_old_best(runner, old, new)
+
+    def _remove_old_best(self, runner, old, new):
+        if not old or not is_main_process() or str(old) == str(new):
+            return
+        # a work dir moved since the old best was recorded
+        candidates = [str(old), osp.join(str(self.out_dir),
+                                         osp.basename(str(old)))]
+        for path in candidates:
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+                runner.logger.info(
+                    f'The previous best checkpoint {path} is removed')
+                return

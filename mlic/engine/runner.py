@@ -1,0 +1,240 @@
+"""mlic's Runner: mmengine's, with loading and saving that lose nothing.
+
+What it changes (each a defect of the plain Runner on a real run):
+
+* **Loading** (``load_from``, ``tools/test.py``, ``--resume``): the
+  checkpoint is read safely with one clear error for an empty, truncated or
+  refused file, and its weights must fit the model (no missing or
+  unexpected key, no other shape) - the plain Runner loads non-strictly and
+  only logs what did not fit, so the wrong checkpoint evaluates silently.
+  ``partial_load = True`` (``--partial-load``) loads what fits, on purpose;
+  ``--resume`` is always strict.
+* **Saving**: every checkpoint goes to a hidden temporary file that is
+  renamed into place when complete; a model holding NaN/inf is never saved;
+  the random-number states of the main process are saved with it and
+  restored on ``--resume``.
+* **Auto resume** reads ``last_checkpoint`` relative to the work dir.
+* **Data**: a training loader transforms each sample under its own seed
+  (:mod:`mlic.datasets.sample_seeding`), so a resumed run sees the same
+  augmentations as the uninterrupted one whatever the worker settings. Its
+  ``dataset`` is then a ``SeededDataset`` (attributes pass through; the
+  built dataset is ``.seeded_dataset``); evaluation loaders are unchanged.
+* A :class:`~mlic.engine.hooks.FiniteLossHook` is always registered.
+
+:func:`build_runner` is what the tools call.
+"""
+import copy
+import random
+import re
+
+import numpy as np
+import torch
+from mmengine.dist import get_rank, master_only
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+from mlic.registry import DATASETS, RUNNERS
+from .checkpoint import (CheckpointError, atomic_replace,
+                         check_state_dict_fits, describe_mismatch,
+                         find_latest_checkpoint, non_finite_tensors,
+                         read_checkpoint, remove_stale_temporaries,
+                         state_dict_mismatch, temporary_name)
+
+PARTIAL_LOAD_HINT = ('--partial-load (tools/train.py, tools/test.py) or '
+                     'partial_load = True in the config')
+
+
+class NonFiniteWeightsError(RuntimeError):
+    """The model holds NaN or inf: such a checkpoint is never written."""
+
+
+def capture_rng_state() -> dict:
+    state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    cuda = state.get('cuda')
+    if cuda is not None and torch.cuda.is_available() and \
+            len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _revise(state_dict, revise_keys):
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, repl in revise_keys:
+            key = re.sub(pattern, repl, key)
+        out[key] = value
+    return out
+
+
+@RUNNERS.register_module()
+class MLICRunner(Runner):
+    """mmengine's ``Runner`` with the changes in the module docstring."""
+
+    _mlic_resuming = False
+    _mlic_rng_state = None
+
+    # -- data -----------------------------------------------------------
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        from torch.utils.data import DataLoader
+
+        from mlic.datasets.sample_seeding import (SeededDataset,
+                                                  seed_dataloader)
+        if isinstance(dataloader, DataLoader):
+            return dataloader
+        cfg = copy.deepcopy(dataloader)
+        # Each new iterator (every epoch without persistent workers) draws
+        # its workers' base seed; from its own generator, so that the
+        # model's random stream (dropout) does not depend on how often
+        # loaders were iterated - a resumed run iterates them less.
+        if 'generator' not in cfg:
+            cfg['generator'] = torch.Generator().manual_seed(
+                0 if seed is None else int(seed))
+        dataset = cfg['dataset']
+        if isinstance(dataset, dict):
+            dataset = DATASETS.build(dataset)
+            if hasattr(dataset, 'full_init'):
+                dataset.full_init()
+        if getattr(dataset, 'test_mode', False):
+            # evaluation: nothing random to seed, the dataset stays as built
+            cfg['dataset'] = dataset
+            return Runner.build_dataloader(cfg, seed=seed,
+                                           diff_rank_seed=diff_rank_seed)
+        if not isinstance(dataset, SeededDataset):
+            dataset = SeededDataset(dataset)
+        cfg['dataset'] = dataset
+        loader = Runner.build_dataloader(cfg, seed=seed,
+                                         diff_rank_seed=diff_rank_seed)
+        base = 0 if seed is None else seed
+        if diff_rank_seed:
+            base = base + get_rank()
+        return seed_dataloader(loader, base)
+
+    # -- hooks ----------------------------------------------------------
+    def register_hooks(self, default_hooks=None, custom_hooks=None):
+        super().register_hooks(default_hooks, custom_hooks)
+        from .hooks.finite_loss_hook import FiniteLossHook
+        if not any(isinstance(h, FiniteLossHook) for h in self.hooks):
+            self.register_hook(FiniteLossHook())
+
+    # -- loading --------------------------------------------------------
+    def _bare_model(self):
+        return self.model.module if is_model_wrapper(self.model) \
+            else self.model
+
+    def load_checkpoint(self, filename, map_location='cpu', strict=False,
+                        revise_keys=[(r'^module\.', '')]):
+        checkpoint = read_checkpoint(filename, map_location=map_location)
+        if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
+            checkpoint = dict(state_dict=checkpoint)
+        model = self._bare_model()
+        partial = (bool(self.cfg.get('partial_load', False))
+                   and not self._mlic_resuming and not strict)
+        if not partial:
+            check_state_dict_fits(
+                model, _revise(checkpoint['state_dict'], revise_keys),
+                filename,
+                how_to_skip=None if self._mlic_resuming else PARTIAL_LOAD_HINT)
+        if self._mlic_resuming:
+            self._mlic_rng_state = checkpoint.get('meta', {}).get(
+                'rng_state', None)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        state_dict = _revise(checkpoint['state_dict'], revise_keys)
+        if partial:
+            diff = state_dict_mismatch(model, state_dict)
+            bad = {k for k, _, _ in diff['shape']}
+            state_dict = {k: v for k, v in state_dict.items() if k not in bad}
+            if any(diff.values()):
+                self.logger.warning(
+                    f'partial_load: {filename} loaded where it fits; '
+                    f'{describe_mismatch(diff)}')
+        model.load_state_dict(state_dict, strict=not partial)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def resume(self, filename, resume_optimizer=True,
+               resume_param_scheduler=True, map_location='default'):
+        self._mlic_resuming = True
+        try:
+            return super().resume(filename, resume_optimizer,
+                                  resume_param_scheduler, map_location)
+        finally:
+            self._mlic_resuming = False
+
+    def load_or_resume(self):
+        if self._resume and self._load_from is None:
+            latest = find_latest_checkpoint(self.work_dir)
+            if latest is None:
+                self.logger.info(
+                    f'--resume: no last_checkpoint in {self.work_dir}; '
+                    'training from the start.')
+            self._load_from = latest
+        super().load_or_resume()
+        if self._mlic_rng_state is not None:
+            restore_rng_state(self._mlic_rng_state)
+            self._mlic_rng_state = None
+
+    def train(self):
+        removed = remove_stale_temporaries(self.work_dir)
+        if removed:
+            self.logger.info('Removed incomplete checkpoint files of an '
+                             f'earlier run: {removed}')
+        return super().train()
+
+    # -- saving ---------------------------------------------------------
+    @master_only
+    def save_checkpoint(self, out_dir, filename, file_client_args=None,
+                        save_optimizer=True, save_param_scheduler=True,
+                        meta=None, by_epoch=True, backend_args=None):
+        import os
+        import os.path as osp
+        bad = non_finite_tensors(self._bare_model().state_dict())
+        if bad:
+            latest = None
+            try:
+                latest = find_latest_checkpoint(self.work_dir)
+            except CheckpointError:
+                pass
+            raise NonFiniteWeightsError(
+                f'not saving {filename}: {len(bad)} weight tensors hold NaN '
+                f'or inf (first: {", ".join(bad[:5])}); training diverged. '
+                f'The last good checkpoint is {latest or "none"}. Lower the '
+                'learning rate, or enable gradient clipping '
+                '(optim_wrapper.clip_grad.max_norm).')
+        meta = dict(meta or {})
+        meta['rng_state'] = capture_rng_state()
+        local = (file_client_args is None and backend_args is None
+                 and '://' not in str(out_dir))
+        if not local:
+            return super().save_checkpoint(
+                out_dir, filename, file_client_args, save_optimizer,
+                save_param_scheduler, meta, by_epoch, backend_args)
+        tmp = temporary_name(filename)
+        tmp_path = osp.join(out_dir, tmp)
+        try:
+            super().save_checkpoint(
+                out_dir, tmp, None, save_optimizer, save_param_scheduler,
+                meta, by_epoch, None)
+            atomic_replace(tmp_path, osp.join(out_dir, filename))
+        except BaseException:
+            if osp.exists(tmp_path):
+                os.remove(tmp_path)
+            raise
+
+
+def build_runner(cfg):
+    """The Runner a tool runs: ``runner_type`` if the config names one,
+    else :class:`MLICRunner`."""
+    if cfg.get('runner_type', None):
+        return RUNNERS.build(cfg)
+    return MLICRunner.from_cfg(cfg)
