@@ -11,6 +11,12 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+# Another job on the same port makes torchrun fail with EADDRINUSE; say so.
+if [ "$NODE_RANK" = 0 ] && ! "$PYTHON" -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', int(sys.argv[1])))" "$PORT" 2>/dev/null; then
+    echo "dist_test.sh: port $PORT is in use (another job?). Choose a free one: PORT=29501 bash $0 $*" >&2
+    exit 1
+fi
+
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \

@@ -81,6 +81,7 @@ class CocoMultiLabel(MultiLabelDataset):
         ann_file = self.ann_file
         img_dir = self.img_prefix
         data = _load_coco_json(ann_file)
+        _check_images(data['images'], ann_file)
         if not osp.isdir(img_dir):
             raise FileNotFoundError(
                 f'image folder not found: {img_dir!r} (data_root + data_prefix '
@@ -137,6 +138,36 @@ class CocoMultiLabel(MultiLabelDataset):
                 f'{list(given)[:5]}...) differ from the categories of '
                 f'{ann_file} ({len(names)}: {list(names)[:5]}...)')
         self._metainfo['classes'] = tuple(names)
+
+
+def _check_images(images, ann_file):
+    """Every image entry has an id and a file name, ids are unique."""
+    if not images:
+        raise DatasetError(
+            f'{ann_file}: "images" is empty - the file lists no image (is it '
+            'the right annotation file?)')
+    seen = {}
+    for k, img in enumerate(images):
+        if not isinstance(img, dict):
+            raise DatasetError(f'{ann_file}: images[{k}] is not an object: '
+                               f'{img!r:.80}')
+        for key in ('id', 'file_name'):
+            if key not in img:
+                raise DatasetError(
+                    f'{ann_file}: images[{k}] has no "{key}" '
+                    f'(it has {sorted(img)}); every image needs "id" and '
+                    '"file_name"')
+        if img['id'] in seen:
+            raise DatasetError(
+                f'{ann_file}: image id={img["id"]!r} appears twice (images['
+                f'{seen[img["id"]]}] {img_name(images[seen[img["id"]]])} and '
+                f'images[{k}] {img_name(img)}); image ids must be unique, or '
+                'the annotations of one would be given to the other')
+        seen[img['id']] = k
+
+
+def img_name(img):
+    return repr(img.get('file_name'))
 
 
 def _check_files_exist(data_list, ann_file, max_listed: int = 5):

@@ -53,7 +53,8 @@ def _siblings(path: str) -> str:
         osp.basename(f) for f in files[-4:]) + '.'
 
 
-_REFUSED = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
+_REFUSED = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) '
+                      r'([\w.]+)')
 
 
 def read_checkpoint(path: str, map_location='cpu') -> dict:

@@ -41,3 +41,23 @@ class InterruptHook(Hook):
         if runner.epoch + 1 == self.epoch and batch_idx + 1 == self.at_iter:
             raise RunInterrupted(f'interrupted at epoch {self.epoch}, '
                                  f'iteration {self.at_iter}')
+
+
+from mmengine.evaluator import BaseMetric  # noqa: E402
+
+from mlic.registry import METRICS  # noqa: E402
+
+
+@METRICS.register_module()
+class RisingMetric(BaseMetric):
+    """'mAP' that grows with every evaluation in this process, so that each
+    validation writes a new best checkpoint."""
+
+    calls = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.extend(0 for _ in data_samples)
+
+    def compute_metrics(self, results):
+        RisingMetric.calls += 1
+        return {'mAP': float(RisingMetric.calls)}

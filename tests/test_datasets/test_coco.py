@@ -82,3 +82,28 @@ def test_classes_in_config_must_match(tmp_path):
     with pytest.raises(DatasetError, match='differ from the categories'):
         CocoMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'images'),
                        metainfo=dict(classes=('a', 'b')))
+
+
+def test_zero_images_is_named(tmp_path):
+    ann = write_coco(str(tmp_path), [], CATS, [])
+    with pytest.raises(DatasetError, match=r'instances\.json: "images" is '
+                       'empty'):
+        CocoMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'images'))
+
+
+def test_image_without_file_name(tmp_path):
+    import json
+    ann = write_coco(str(tmp_path), IMAGES, CATS, ANNS)
+    data = json.load(open(ann))
+    del data['images'][2]['file_name']
+    json.dump(data, open(ann, 'w'))
+    with pytest.raises(DatasetError,
+                       match=r'images\[2\] has no "file_name"'):
+        CocoMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'images'))
+
+
+def test_duplicate_image_id(tmp_path):
+    ann = write_coco(str(tmp_path), IMAGES + [(12, 'e.jpg')], CATS, ANNS)
+    with pytest.raises(DatasetError, match=r"image id=12 appears twice "
+                       r"\(images\[1\] 'b.jpg' and images\[4\] 'e.jpg'\)"):
+        CocoMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'images'))

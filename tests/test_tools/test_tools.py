@@ -133,6 +133,85 @@ def test_distributed_train_and_test_on_cpu(trained, tmp_path):
         assert dist[key] == pytest.approx(single[key], abs=1e-4), key
 
 
+def test_two_nodes_on_one_machine_train_like_two_processes(tmp_path):
+    """NNODES=2 NODE_RANK=0/1 MASTER_ADDR=127.0.0.1, one process each
+    (gloo over loopback), gives the weights of 2 processes on one node."""
+    port = str(29500 + (os.getpid() + 7) % 1000)
+    opts = ['--cfg-options', 'train_cfg.max_epochs=1']
+    one = tmp_path / 'one_node'
+    run_tool(['tools/dist_train.sh', TINY_CFG, '2', '--work-dir', str(one)]
+             + opts, cwd=tmp_path, env=dict(PORT=port))
+    two = tmp_path / 'two_nodes'
+    env = dict(os.environ, PYTHON=sys.executable, PORT=port, NNODES='2',
+               MASTER_ADDR='127.0.0.1', OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'tests',
+                                                          'data')]))
+    cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), TINY_CFG, '1',
+           '--work-dir', str(two)] + opts
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=dict(env, NODE_RANK=r),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for r in ('0', '1')]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    from mlic.engine import read_checkpoint
+    a = read_checkpoint(str(one / 'epoch_1.pth'))['state_dict']
+    b = read_checkpoint(str(two / 'epoch_1.pth'))['state_dict']
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dist_train_says_which_port_is_taken(tmp_path):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        res = run_tool(['tools/dist_train.sh', TINY_CFG, '2'], cwd=tmp_path,
+                       env=dict(PORT=port), check=False, timeout=60)
+    assert res.returncode != 0
+    assert f'port {port} is in use' in res.stderr
+    assert 'PORT=29501 bash' in res.stderr
+
+
+@pytest.mark.parametrize('script,positional', [
+    ('slurm_train.sh', ['part', 'job', 'CFG.py', 'work_dirs/x']),
+    ('slurm_test.sh', ['part', 'job', 'CFG.py', 'ckpt.pth']),
+])
+def test_slurm_scripts_launch_line(tmp_path, script, positional):
+    """Dry run with a fake srun that records its command line."""
+    fake = tmp_path / 'bin' / 'srun'
+    fake.parent.mkdir()
+    record = tmp_path / 'srun_args'
+    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > '
+                    f'{record}\n')
+    fake.chmod(0o755)
+    env = dict(PATH=f'{fake.parent}{os.pathsep}{os.environ["PATH"]}',
+               GPUS='4', GPUS_PER_NODE='2', CPUS_PER_TASK='3',
+               SRUN_ARGS='--qos=low')
+    run_tool([f'tools/{script}'] + positional +
+             ['--cfg-options', 'train_cfg.max_epochs=1'], cwd=tmp_path,
+             env=env)
+    args = record.read_text().splitlines()
+    tool = 'train.py' if 'train' in script else 'test.py'
+    i = next(k for k, a in enumerate(args) if a.endswith(osp.join('tools',
+                                                                 tool)))
+    assert args[:i - 2] == ['-p', 'part', '--job-name=job', '--gres=gpu:2',
+                            '--ntasks=4', '--ntasks-per-node=2',
+                            '--cpus-per-task=3', '--kill-on-bad-exit=1',
+                            '--qos=low']
+    assert args[i - 2:i] == [sys.executable, '-u']
+    tool_args = args[i + 1:]
+    expected = (['CFG.py', '--work-dir=work_dirs/x'] if tool == 'train.py'
+                else ['CFG.py', 'ckpt.pth'])
+    assert tool_args == expected + ['--launcher=slurm', '--cfg-options',
+                                    'train_cfg.max_epochs=1']
+    # the tool accepts exactly that command line
+    from conftest import load_tool
+    parsed = load_tool(tool[:-3]).parse_args(tool_args)
+    assert parsed.launcher == 'slurm'
+
+
 def test_user_component_through_custom_imports(tmp_path):
     cfg = tmp_path / 'custom.py'
     example = osp.join(REPO, 'docs', 'examples', 'shapes_my_backbone.py')

@@ -20,8 +20,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 def lr_curve(cfg, iters_per_epoch: int):
     """Learning rate of every training iteration (list of floats)."""
     import torch
-    from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
+    from mmengine.registry import DefaultScope
 
+    from mlic.registry import PARAM_SCHEDULERS  # mlic's first, then parents
     from mlic.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     opt_cfg = dict(cfg.optim_wrapper.optimizer)
