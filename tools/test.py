@@ -44,6 +44,9 @@ def parse_args(argv=None):
         help='with --format-only: VOC competition, 1 = VOC data only, 2 = '
         'other data too (ImageNet-pretrained backbones; default)')
     parser.add_argument(
+        '--thr-file', help='per-class thresholds (JSON from '
+        'tools/analysis_tools/calibrate_thresholds.py) for CP/CR/CF1/OP/OR/OF1')
+    parser.add_argument(
         '--interpolated', action='store_true',
         help='interpolated VOC AP instead of the standard AP')
     parser.add_argument(
@@ -94,6 +97,8 @@ def merge_args(cfg, args):
                 metric['classwise'] = True
             if args.interpolated:
                 metric['interpolated'] = True
+            if args.thr_file:
+                metric['thr'] = args.thr_file
             if args.out:
                 metric['out_file'] = args.out
     return cfg
@@ -112,6 +117,7 @@ def format_metrics(metrics):
 def main(argv=None):
     args = parse_args(argv)
     check_file_exists(args.checkpoint, 'checkpoint')
+    check_file_exists(args.thr_file, 'threshold file given to --thr-file')
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher, mode='test')

@@ -9,10 +9,7 @@ from mmpretrain.datasets import MultiLabelDataset
 from pycocotools.coco import COCO
 
 from mlic.registry import DATASETS
-
-
-class DatasetError(ValueError):
-    """Raised for a dataset that cannot be read as configured."""
+from .errors import DatasetError
 
 
 def _load_coco_json(ann_file: str) -> dict:

@@ -13,7 +13,7 @@ from typing import List, Optional, Union
 from mmpretrain.datasets import VOC
 
 from mlic.registry import DATASETS
-from .coco import DatasetError
+from .errors import DatasetError
 
 VOC_SPLITS = ('train', 'val', 'trainval', 'test')
 

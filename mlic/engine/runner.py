@@ -232,9 +232,31 @@ class MLICRunner(Runner):
             raise
 
 
+_RUNS_IN_PROCESS = []
+
+
+def unique_experiment_name(cfg) -> str:
+    """The config's name, with ``-run<k>`` from the second run built in this
+    process on (mmengine appends the timestamp).
+
+    mmengine names the message hub, logger and visualizer of a run after
+    ``<experiment name>_<timestamp to the second>``: two runs started in one
+    second in one process (a notebook, a test) would share one message hub
+    and mix their logs and scalars.
+    """
+    import os.path as osp
+    stem = osp.splitext(osp.basename(cfg.filename))[0] if cfg.filename \
+        else 'mlic'
+    _RUNS_IN_PROCESS.append(stem)
+    k = len(_RUNS_IN_PROCESS)
+    return stem if k == 1 else f'{stem}-run{k}'
+
+
 def build_runner(cfg):
     """The Runner a tool runs: ``runner_type`` if the config names one,
-    else :class:`MLICRunner`."""
+    else :class:`MLICRunner`; each run gets its own experiment name."""
+    if not cfg.get('experiment_name', None):
+        cfg.experiment_name = unique_experiment_name(cfg)
     if cfg.get('runner_type', None):
         return RUNNERS.build(cfg)
     return MLICRunner.from_cfg(cfg)

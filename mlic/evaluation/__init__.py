@@ -4,11 +4,14 @@ from .functional import (METRIC_NAMES, NonFiniteScoresError,
 from .metrics import (PER_CLASS_PREFIX, MLICMetric, VOCSubmissionWriter,
                       format_per_class_table, write_voc_cls_results)
 from .per_class import paper_table, save_per_class, split_per_class
+from .thresholds import (ThresholdError, calibrate_thresholds,
+                         read_threshold_file, resolve_thresholds)
 
 __all__ = [
     'METRIC_NAMES', 'NonFiniteScoresError', 'average_precision',
     'check_finite_scores', 'multilabel_metrics',
     'threshold_counts', 'MLICMetric', 'PER_CLASS_PREFIX',
     'format_per_class_table', 'VOCSubmissionWriter', 'write_voc_cls_results',
-    'paper_table', 'save_per_class', 'split_per_class'
+    'paper_table', 'save_per_class', 'split_per_class', 'ThresholdError',
+    'calibrate_thresholds', 'read_threshold_file', 'resolve_thresholds'
 ]

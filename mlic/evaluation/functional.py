@@ -146,7 +146,8 @@ def multilabel_metrics(scores,
         scores: (N, C) scores (probabilities; AP accepts any real scores).
             numpy arrays or torch tensors.
         targets: (N, C) in {1, 0, -1}; -1 marks an ignored entry.
-        thr: a class is predicted when its score is ``>= thr``.
+        thr: a class is predicted when its score is ``>= thr``; a number,
+            or (C,) per-class thresholds.
         topk: if given, also the six threshold metrics with the ``topk``
             highest-scoring classes of every image as its predictions
             (no threshold; ties broken by class index), as keys ``CP_top3`` ...
@@ -178,6 +179,9 @@ def multilabel_metrics(scores,
     if bad.any():
         raise ValueError('targets must be 1, 0 or -1 (ignored); found '
                          f'{np.unique(targets[bad])[:5].tolist()}')
+    if np.ndim(thr) != 0 and np.shape(thr) != (scores.shape[1], ):
+        raise ValueError(f'thr has shape {np.shape(thr)}; expected a number '
+                         f'or one threshold per class ({scores.shape[1]})')
     scale = 100.0 if percent else 1.0
     ap = average_precision(scores, targets, interpolated=interpolated)
     has_pos = ~np.isnan(ap)

@@ -216,8 +216,8 @@ def _break_best_write(monkeypatch, name):
     monkeypatch.setattr(LocalBackend, 'put', half_put)
 
 
-def test_kill_while_the_best_is_written_keeps_the_old_best(tmp_path,
-                                                          monkeypatch):
+def test_kill_while_the_best_is_written_keeps_the_old_best(
+        tmp_path, monkeypatch):
     cfg = tmp_path / 'rising.py'
     cfg.write_text(f'_base_ = [{TINY_Q2L!r}]\n'
                    "custom_imports = dict(imports=['test_plugins'])\n"
@@ -314,3 +314,16 @@ def test_pickled_rng_state_loads_weights_only(q2l_work):
     state = ckpt['meta']['rng_state']
     assert set(state) >= {'python', 'numpy', 'torch'}
     assert pickle.dumps(state)  # plain data
+
+
+def test_two_runs_in_one_second_do_not_share_a_message_hub(tmp_path):
+    from mlic.utils import register_all_modules
+    register_all_modules()
+    runners = []
+    for k in range(2):
+        cfg = load_config(TINY_CFG, None, str(tmp_path / str(k)))
+        prepare_run(cfg)
+        runners.append(build_runner(cfg))
+    a, b = runners
+    assert a.experiment_name != b.experiment_name
+    assert a.message_hub is not b.message_hub

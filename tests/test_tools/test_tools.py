@@ -194,8 +194,8 @@ def test_slurm_scripts_launch_line(tmp_path, script, positional):
              env=env)
     args = record.read_text().splitlines()
     tool = 'train.py' if 'train' in script else 'test.py'
-    i = next(k for k, a in enumerate(args) if a.endswith(osp.join('tools',
-                                                                 tool)))
+    launched = osp.join('tools', tool)
+    i = next(k for k, a in enumerate(args) if a.endswith(launched))
     assert args[:i - 2] == ['-p', 'part', '--job-name=job', '--gres=gpu:2',
                             '--ntasks=4', '--ntasks-per-node=2',
                             '--cpus-per-task=3', '--kill-on-bad-exit=1',

@@ -2,7 +2,7 @@
 import os
 import os.path as osp
 import pickle
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -12,6 +12,7 @@ from mlic.datasets.ignored_labels import ignored_classes
 from mlic.registry import METRICS
 from ..functional import (METRIC_NAMES, check_finite_scores,
                           multilabel_metrics)
+from ..thresholds import read_threshold_file, resolve_thresholds
 
 
 def _target_row(sample, num_classes):
@@ -40,7 +41,11 @@ class MLICMetric(BaseMetric):
     padding a distributed sampler adds, so no image counts twice).
 
     Args:
-        thr (float): score threshold of the CP/CR/CF1/OP/OR/OF1 metrics.
+        thr (float | list | dict | str): score threshold of the
+            CP/CR/CF1/OP/OR/OF1 metrics (a class is predicted at
+            ``score >= thr``): one number, one per class (a list in class
+            order or a ``{class name: thr}`` dict), or a JSON file of
+            per-class thresholds (``calibrate_thresholds.py``).
         topk (int, optional): also report the six metrics for the top-k
             predictions of each image (keys ``CP_top3`` ...).
         interpolated (bool): interpolated VOC AP instead of the plain AP.
@@ -54,7 +59,7 @@ class MLICMetric(BaseMetric):
     default_prefix: Optional[str] = ''  # keys are plain: mAP, CP, ...
 
     def __init__(self,
-                 thr: float = 0.5,
+                 thr: Union[float, Sequence[float], dict, str] = 0.5,
                  topk: Optional[int] = None,
                  interpolated: bool = False,
                  classwise: bool = False,
@@ -62,8 +67,10 @@ class MLICMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if not 0.0 <= thr <= 1.0:
-            raise ValueError(f'MLICMetric: thr={thr} must be in [0, 1]')
+        if isinstance(thr, str):
+            read_threshold_file(thr)  # a missing/garbled file fails now
+        elif not isinstance(thr, dict):
+            resolve_thresholds(thr, None, int(np.size(thr)))
         self.thr = thr
         self.topk = topk
         self.interpolated = interpolated
@@ -86,10 +93,12 @@ class MLICMetric(BaseMetric):
         targets = np.stack([r['target'] for r in results])
         check_finite_scores(scores, [r['img_path'] or r['img_id']
                                      for r in results])
+        classes = (self.dataset_meta or {}).get('classes', None)
+        thr = resolve_thresholds(self.thr, classes, scores.shape[1])
         metrics = multilabel_metrics(
             scores,
             targets,
-            thr=self.thr,
+            thr=thr,
             topk=self.topk,
             interpolated=self.interpolated)
         per_class = metrics.pop('AP_per_class')

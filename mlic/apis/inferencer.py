@@ -1,0 +1,260 @@
+"""Multi-label predictions for new images, with thresholds.
+
+mmpretrain's ``ImageClassificationInferencer`` takes the arg-max (one label
+an image); this returns every class's probability and the labels above
+per-class thresholds, through the config's own test pipeline and data
+preprocessor, so its scores are the scores ``tools/test.py`` computes for
+the same images.
+
+    from mlic.apis import MultiLabelInferencer
+    infer = MultiLabelInferencer('configs/q2l_irpe/shapes_demo.py',
+                                 'work_dirs/demo/best_mAP_epoch_21.pth',
+                                 thresholds='thresholds.json')
+    results = infer(['a.jpg', 'photos/'], batch_size=8)
+    results[0]['pred_labels']   # ['circle', 'star'], highest score first
+
+Inputs: an image path, a folder (searched recursively for image files), a
+numpy array (H x W x 3, uint8, **BGR** channel order as ``cv2.imread``
+returns it; for an RGB array - PIL, matplotlib - pass ``img[..., ::-1]``), or
+a list of these.
+"""
+import copy
+import os
+import os.path as osp
+from typing import Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
+                    '.webp')
+
+
+def list_images(folder: str) -> List[str]:
+    """Image files under ``folder`` (recursive, sorted)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(osp.join(root, name))
+    return found
+
+
+def expand_inputs(inputs) -> list:
+    """A flat list of image paths and arrays (folders expanded)."""
+    if isinstance(inputs, (str, os.PathLike, np.ndarray)):
+        inputs = [inputs]
+    out = []
+    for item in inputs:
+        if isinstance(item, np.ndarray):
+            if item.ndim != 3 or item.shape[2] != 3:
+                raise ValueError(f'an image array must be H x W x 3 (BGR); '
+                                 f'got shape {item.shape}')
+            out.append(item)
+            continue
+        item = os.fspath(item)
+        if osp.isdir(item):
+            images = list_images(item)
+            if not images:
+                kinds = ', '.join(IMAGE_EXTENSIONS)
+                raise FileNotFoundError(f'no image files ({kinds}) under '
+                                        f'{item}')
+            out.extend(images)
+        else:
+            out.append(item)  # a missing file is reported when loaded
+    return out
+
+
+class MultiLabelInferencer:
+    """Score images with a trained mlic model.
+
+    Args:
+        model (str | Config): a config file (or a loaded config).
+        pretrained (str, optional): the checkpoint; it must fit the model
+            (as for ``tools/test.py``). Without one the model has random
+            weights (a warning says so).
+        device (str, optional): ``'cpu'``, ``'cuda'``, ``'cuda:1'``;
+            default CUDA when available.
+        thresholds (float | list | dict | str, optional): a class is in
+            ``pred_labels`` when its score is ``>=`` its threshold: one
+            number, one per class, ``{class: thr}``, or a JSON file from
+            ``calibrate_thresholds.py``. Default: the config's test metric
+            ``thr`` when it has one, else 0.5.
+        classes (list, optional): class names; default the names stored in
+            the checkpoint (the training set's), else the test dataset's.
+    """
+
+    def __init__(self, model, pretrained: Optional[str] = None,
+                 device: Optional[str] = None, thresholds=None,
+                 classes: Optional[Sequence[str]] = None):
+        from mmengine.config import Config
+        from mmengine.logging import print_log
+
+        from mlic.engine.checkpoint import (check_state_dict_fits,
+                                            read_checkpoint, state_dict_of)
+        from mlic.registry import MODELS
+        from mlic.utils import load_config, register_all_modules
+        register_all_modules()
+        cfg = model if isinstance(model, Config) else load_config(model)
+        self.cfg = cfg
+        model_cfg = copy.deepcopy(cfg.model)
+        if cfg.get('data_preprocessor', None) is not None:
+            model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+        # no pretrained backbone download: the checkpoint has the weights
+        if model_cfg.get('backbone', {}).get('init_cfg', None) is not None:
+            model_cfg['backbone'] = dict(model_cfg['backbone'],
+                                         init_cfg=None)
+        net = MODELS.build(model_cfg)
+        meta = {}
+        if pretrained is not None:
+            checkpoint = read_checkpoint(pretrained)
+            state_dict = state_dict_of(checkpoint)
+            check_state_dict_fits(net, state_dict, pretrained)
+            net.load_state_dict(state_dict)
+            meta = checkpoint.get('meta', {}) if isinstance(checkpoint,
+                                                            dict) else {}
+        else:
+            print_log('MultiLabelInferencer: no checkpoint given, the model '
+                      'has random weights', logger='current',
+                      level=30)
+        if device is None:
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        self.device = torch.device(device)
+        self.model = net.to(self.device).eval()
+        self.num_classes = int(self.model.head.num_classes)
+        self.classes = self._classes(classes, meta)
+        self._pipelines = self._build_pipelines()
+        if thresholds is None:
+            thresholds = self._config_threshold()
+        self.set_thresholds(thresholds)
+        self.skipped = []
+
+    # -- set-up ----------------------------------------------------------
+    def _classes(self, classes, meta):
+        if classes is None:
+            classes = (meta.get('dataset_meta') or {}).get('classes', None)
+        if classes is None:
+            dataset = self.cfg.get('test_dataloader', {}).get('dataset', {})
+            classes = (dataset.get('metainfo') or {}).get(
+                'classes', None) or dataset.get('classes', None)
+            if isinstance(classes, str):
+                from mlic.datasets import read_class_names
+                classes = read_class_names(classes, 'the test dataset')
+        if classes is None:
+            classes = [f'class_{i}' for i in range(self.num_classes)]
+        classes = [str(c) for c in classes]
+        if len(classes) != self.num_classes:
+            raise ValueError(f'{len(classes)} class names for a model with '
+                             f'{self.num_classes} classes')
+        return classes
+
+    def _config_threshold(self):
+        evaluator = self.cfg.get('test_evaluator', None)
+        metrics = evaluator if isinstance(evaluator, (list, tuple)) else \
+            [evaluator]
+        for metric in metrics:
+            if isinstance(metric, dict) and metric.get('type') == \
+                    'MLICMetric' and 'thr' in metric:
+                return metric['thr']
+        return 0.5
+
+    def _build_pipelines(self):
+        from mmcv.transforms import Compose
+
+        from mlic.registry import TRANSFORMS
+        steps = copy.deepcopy(
+            list(self.cfg.test_dataloader.dataset.pipeline))
+        if not steps or not str(steps[0].get('type', '')).startswith('Load'):
+            raise ValueError('the test pipeline must start with an image '
+                             'loading step (LoadImageChecked)')
+        build = [TRANSFORMS.build(s) for s in steps]
+        return dict(path=Compose(build), array=Compose(build[1:]))
+
+    def set_thresholds(self, thresholds) -> None:
+        from mlic.evaluation import resolve_thresholds
+        thr = resolve_thresholds(thresholds, self.classes, self.num_classes)
+        self.thresholds = np.broadcast_to(
+            np.asarray(thr, dtype=np.float64), (self.num_classes, )).copy()
+
+    # -- running ---------------------------------------------------------
+    def _prepare(self, item, index):
+        if isinstance(item, np.ndarray):
+            h, w = item.shape[:2]
+            results = dict(img=np.ascontiguousarray(item), img_shape=(h, w),
+                           ori_shape=(h, w), sample_idx=index)
+            return self._pipelines['array'](results)
+        results = dict(img_path=item, sample_idx=index)
+        return self._pipelines['path'](results)
+
+    def _result(self, item, scores, topk):
+        order = np.argsort(-scores, kind='stable')
+        if topk is not None:
+            chosen = order[:topk]
+        else:
+            chosen = [c for c in order if scores[c] >= self.thresholds[c]]
+        out = {}
+        if not isinstance(item, np.ndarray):
+            out['img_path'] = item
+        out['scores'] = {c: float(s) for c, s in zip(self.classes, scores)}
+        out['pred_labels'] = [self.classes[c] for c in chosen]
+        out['pred_scores'] = [float(scores[c]) for c in chosen]
+        return out
+
+    def iter_batches(self, inputs, batch_size: int = 1,
+                     topk: Optional[int] = None,
+                     on_error: str = 'raise') -> Iterator[List[dict]]:
+        """Yield the results batch by batch (for progress reporting).
+
+        ``on_error='skip'``: an image that cannot be read is left out and
+        recorded in ``self.skipped`` as ``(path, message)``.
+        """
+        from mmengine.dataset import pseudo_collate
+        if batch_size < 1:
+            raise ValueError(f'batch_size={batch_size} must be >= 1')
+        if topk is not None and not 1 <= topk <= self.num_classes:
+            raise ValueError(f'topk={topk} must be in [1, '
+                             f'{self.num_classes}]')
+        if on_error not in ('raise', 'skip'):
+            raise ValueError(f"on_error={on_error!r}: 'raise' or 'skip'")
+        items = expand_inputs(inputs)
+        self.skipped = []
+        for start in range(0, len(items), batch_size):
+            chunk, data = [], []
+            for k, item in enumerate(items[start:start + batch_size]):
+                try:
+                    data.append(self._prepare(item, start + k))
+                    chunk.append(item)
+                except Exception as err:  # unreadable, missing, ...
+                    if on_error == 'raise':
+                        raise
+                    self.skipped.append((str(item) if not isinstance(
+                        item, np.ndarray) else f'array #{start + k}',
+                        f'{type(err).__name__}: {err}'))
+            if not data:
+                yield []
+                continue
+            with torch.no_grad():
+                samples = self.model.test_step(pseudo_collate(data))
+            scores = [s.pred_score.float().cpu().numpy() for s in samples]
+            yield [self._result(item, s, topk)
+                   for item, s in zip(chunk, scores)]
+
+    def __call__(self, inputs, batch_size: int = 1,
+                 topk: Optional[int] = None,
+                 on_error: str = 'raise') -> List[dict]:
+        """One dict per image: ``img_path`` (for path inputs), ``scores``
+        (every class -> probability), ``pred_labels`` / ``pred_scores``
+        (above threshold, or the ``topk`` best; highest first)."""
+        results = []
+        for batch in self.iter_batches(inputs, batch_size, topk, on_error):
+            results.extend(batch)
+        return results
+
+    def count(self, inputs) -> int:
+        """How many images ``inputs`` stands for (folders expanded)."""
+        return len(expand_inputs(inputs))
+
+
+__all__ = ['MultiLabelInferencer', 'list_images', 'expand_inputs',
+           'IMAGE_EXTENSIONS']

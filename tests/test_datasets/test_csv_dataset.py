@@ -1,0 +1,101 @@
+"""CsvMultiLabel: exact labels of a hand-written file, and every error."""
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+
+from mlic.datasets import CsvMultiLabel, DatasetError
+
+
+def _images(root, names):
+    for name in names:
+        path = osp.join(root, name)
+        import os
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        cv2.imwrite(path, np.zeros((8, 8, 3), np.uint8))
+
+
+def _write(path, text):
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    return str(path)
+
+
+GOOD = ('image,labels,ignored\n'
+        'a/1.jpg,cat dog,\n'
+        'a/2.jpg,,\n'                  # no positive label: a negative
+        'b/3.jpg,person,bike\n'        # bike ignored
+        'b/4.jpg,dog  cat,dog\n')      # dog both: stays positive
+
+
+def test_labels_of_a_hand_written_file(tmp_path):
+    _images(tmp_path / 'imgs', ['a/1.jpg', 'a/2.jpg', 'b/3.jpg', 'b/4.jpg'])
+    ann = _write(tmp_path / 'train.csv', GOOD)
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'))
+    # no classes given: the sorted names of the file
+    assert ds.metainfo['classes'] == ('bike', 'cat', 'dog', 'person')
+    items = [ds.get_data_info(i) for i in range(len(ds))]
+    assert [d['gt_label'] for d in items] == [[1, 2], [], [3], [1, 2]]
+    assert [d['gt_label_ignore'] for d in items] == [[], [], [0], [2]]
+    assert items[2]['img_path'] == osp.join(str(tmp_path), 'imgs', 'b',
+                                            '3.jpg')
+    assert items[2]['img_id'] == 'b/3.jpg'
+    # the class order of a file, and the ignored rule of the metric/loss
+    classes = _write(tmp_path / 'classes.txt', 'person\ndog\ncat\nbike\n')
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'),
+                       classes=classes)
+    assert ds.metainfo['classes'] == ('person', 'dog', 'cat', 'bike')
+    assert ds.get_data_info(0)['gt_label'] == [1, 2]
+    from mlic.datasets.ignored_labels import ignored_classes
+    info = ds.get_data_info(3)
+    positive = np.zeros(4, bool)
+    positive[info['gt_label']] = True
+    assert ignored_classes(info, positive).tolist() == []  # dog positive
+    info = ds.get_data_info(2)
+    positive = np.zeros(4, bool)
+    positive[info['gt_label']] = True
+    assert ignored_classes(info, positive).tolist() == [3]  # bike
+
+
+def test_tsv_other_columns_and_separator(tmp_path):
+    _images(tmp_path, ['x.png', 'y.png'])
+    ann = _write(tmp_path / 'a.tsv', 'file\ttags\n/ABS\tsky|sea\ny.png\t\n'
+                 .replace('/ABS', str(tmp_path / 'x.png')))
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path),
+                       img_col='file', label_col='tags', label_sep='|',
+                       delimiter='\t', classes=['sea', 'sky', 'sand'])
+    assert ds.get_data_info(0)['img_path'] == str(tmp_path / 'x.png')
+    assert ds.get_data_info(0)['gt_label'] == [0, 1]
+    assert ds.get_data_info(1)['gt_label'] == []
+
+
+@pytest.mark.parametrize('text,kwargs,error,message', [
+    ('image,labels\na.jpg,cat\nb.jpg,cow\n', dict(classes=['cat', 'dog']),
+     DatasetError, r"t.csv:3: unknown class 'cow' in column 'labels'"),
+    ('image,labels\na.jpg,cat\nb.jpg,dog\na.jpg,dog\n', {},
+     DatasetError, r"t.csv:4: image 'a.jpg' is listed again \(first on "
+     r"line 2\)"),
+    ('image,labels\na.jpg,cat,extra\n', {},
+     DatasetError, r"t.csv:2: 3 fields, the header has 2"),
+    ('', {}, DatasetError, r't.csv is empty'),
+    ('image,labels\n', {}, DatasetError, r'has a header but no image rows'),
+    ('img,labels\na.jpg,cat\n', {}, DatasetError,
+     r"t.csv:1: no column 'image' in the header \['img', 'labels'\]"),
+    ('image,labels\na.jpg,cat\nmissing.jpg,cat\n', {}, FileNotFoundError,
+     r"t.csv: 1 image\(s\) not found \(line 3: .*missing.jpg\)"),
+    ('image,labels\na.jpg,cat\n', dict(classes=['cat', 'cat']),
+     DatasetError, r"lists \['cat'\] more than once"),
+])
+def test_errors_name_file_line_and_value(tmp_path, text, kwargs, error,
+                                         message):
+    _images(tmp_path, ['a.jpg', 'b.jpg'])
+    ann = _write(tmp_path / 't.csv', text)
+    with pytest.raises(error, match=message):
+        CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path), **kwargs)
+
+
+def test_missing_files_can_be_left_to_loading(tmp_path):
+    ann = _write(tmp_path / 't.csv', 'image,labels\nnope.jpg,cat\n')
+    ds = CsvMultiLabel(ann_file=ann, check_files=False)
+    assert len(ds) == 1

@@ -1,0 +1,237 @@
+"""Own data end to end: a CSV dataset trained with the paper config for
+own data, predictions with the inferencer and tools/infer.py equal to
+tools/test.py's, and per-class thresholds calibrated on validation."""
+import csv
+import json
+import os
+import os.path as osp
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from conftest import REPO, as_cli, load_tool, run_tool
+from mlic.evaluation import calibrate_thresholds, multilabel_metrics
+
+CONFIG = osp.join(REPO, 'configs', 'custom', 'csv_r101_448.py')
+CLASSES = ['cat', 'dog', 'bird']
+TRAIN = [('t/0.jpg', 'cat dog', ''), ('t/1.jpg', 'bird', ''),
+         ('t/2.jpg', '', ''), ('t/3.jpg', 'dog', 'cat')]
+VAL = [('v/0.jpg', 'cat', ''), ('v/1.jpg', 'dog bird', ''),
+       ('v/2.jpg', 'bird', 'dog'), ('v/3.jpg', '', ''), ('v/4.jpg', 'cat', '')]
+
+
+def _write_dataset(root):
+    rng = np.random.default_rng(0)
+    for split, rows in (('train', TRAIN), ('val', VAL)):
+        with open(osp.join(root, f'{split}.csv'), 'w', newline='') as f:
+            writer = csv.writer(f)
+            writer.writerow(['image', 'labels', 'ignored'])
+            for row in rows:
+                writer.writerow(row)
+                path = osp.join(root, 'images', row[0])
+                os.makedirs(osp.dirname(path), exist_ok=True)
+                cv2.imwrite(path, rng.integers(0, 255, (40, 56, 3), np.uint8))
+    with open(osp.join(root, 'classes.txt'), 'w') as f:
+        f.write('\n'.join(CLASSES) + '\n')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """configs/custom/csv_r101_448.py trained 2 iterations (shrunk)."""
+    root = str(tmp_path_factory.mktemp('my_dataset'))
+    _write_dataset(root)
+    weights = osp.join(root, 'resnet18.pth')
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    opts = {'model.backbone.depth': 18,
+            'model.backbone.init_cfg.checkpoint': weights,
+            'model.neck.in_channels': 512, 'model.neck.embed_dims': 64,
+            'model.neck.feedforward_channels': 128,
+            'model.head.in_channels': 64,
+            'model.head.feedforward_channels': 128,
+            'train_cfg.max_epochs': 1}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts.update({f'{loader}.batch_size': 2, f'{loader}.num_workers': 0,
+                     f'{loader}.persistent_workers': False,
+                     f'{loader}.dataset.data_root': root,
+                     f'{loader}.dataset.pipeline.1.scale': (64, 64)})
+    work = osp.join(root, 'work')
+    torch.manual_seed(0)
+    runner = load_tool('train').main([CONFIG, '--work-dir', work,
+                                      '--cfg-options'] + as_cli(opts))
+    assert runner.iter == 2  # 4 images, batch 2
+    assert runner.model.head.num_classes == 3
+    assert runner.train_dataloader.dataset.metainfo['classes'] == \
+        tuple(CLASSES)
+    return dict(root=root, work=work, ckpt=osp.join(work, 'epoch_1.pth'),
+                opts=opts)
+
+
+def _test_out(trained, tmp_path, *extra):
+    out = str(tmp_path / 'preds.pkl')
+    metrics = load_tool('test').main(
+        [CONFIG, trained['ckpt'], '--work-dir', str(tmp_path), '--out', out]
+        + list(extra) + ['--cfg-options'] + as_cli(trained['opts']))
+    with open(out, 'rb') as f:
+        return metrics, pickle.load(f)
+
+
+def _inferencer(trained, **kwargs):
+    from mlic.apis import MultiLabelInferencer
+    from mlic.utils import load_config
+    cfg = load_config(CONFIG, trained['opts'])
+    return MultiLabelInferencer(cfg, trained['ckpt'], device='cpu', **kwargs)
+
+
+def test_ignored_labels_reach_the_metric(trained, tmp_path):
+    _, dumped = _test_out(trained, tmp_path)
+    assert dumped['classes'] == CLASSES
+    rows = {osp.relpath(p, osp.join(trained['root'], 'images')): t.tolist()
+            for p, t in zip(dumped['img_paths'], dumped['targets'])}
+    assert rows['v/2.jpg'] == [0, -1, 1]  # dog ignored
+    assert rows['v/3.jpg'] == [0, 0, 0]   # no label: a negative
+
+
+def test_inferencer_equals_test_tool(trained, tmp_path):
+    _, dumped = _test_out(trained, tmp_path)
+    infer = _inferencer(trained)
+    assert infer.classes == CLASSES  # from the checkpoint
+    folder = osp.join(trained['root'], 'images', 'v')
+    results = infer(folder, batch_size=2)
+    by_path = {r['img_path']: r for r in results}
+    assert sorted(by_path) == sorted(dumped['img_paths'])
+    for path, scores in zip(dumped['img_paths'], dumped['scores']):
+        got = np.array([by_path[path]['scores'][c] for c in CLASSES])
+        np.testing.assert_allclose(got, scores, atol=1e-5)
+    # a list of paths, one at a time, and BGR arrays give the same scores
+    paths = sorted(by_path)
+    single = infer(paths, batch_size=1)
+    arrays = infer([cv2.imread(p) for p in paths], batch_size=3)
+    for a, b, c in zip(single, arrays, paths):
+        for name in CLASSES:
+            assert a['scores'][name] == pytest.approx(
+                by_path[c]['scores'][name], abs=1e-5)
+            assert b['scores'][name] == pytest.approx(
+                by_path[c]['scores'][name], abs=1e-5)
+        assert 'img_path' not in b
+    # the channel order matters: RGB arrays are not the same images
+    rgb = infer([cv2.imread(paths[0])[..., ::-1]])[0]
+    assert max(abs(rgb['scores'][n] - by_path[paths[0]]['scores'][n])
+               for n in CLASSES) > 1e-4
+    # labels above threshold, highest first; topk
+    r = results[0]
+    assert r['pred_labels'] == [n for n in sorted(
+        CLASSES, key=lambda n: -r['scores'][n]) if r['scores'][n] >= 0.5]
+    top2 = infer(paths[:1], topk=2)[0]
+    assert top2['pred_scores'] == sorted(top2['scores'].values(),
+                                         reverse=True)[:2]
+
+
+def test_infer_tool_writes_jsonl_and_csv_and_skips_bad_images(trained,
+                                                              tmp_path):
+    folder = tmp_path / 'new'
+    folder.mkdir()
+    for name in ('a.jpg', 'b.png'):
+        cv2.imwrite(str(folder / name),
+                    cv2.imread(osp.join(trained['root'], 'images', 'v',
+                                        '1.jpg')))
+    (folder / 'broken.jpg').write_bytes(b'not an image')
+    (folder / 'notes.txt').write_text('not an image file name')
+    thr = tmp_path / 'thr.json'
+    thr.write_text(json.dumps({'thresholds': {'cat': 0.0, 'dog': 1.0,
+                                              'bird': 0.5}}))
+    # infer.py takes the config and checkpoint as a user gives them; the
+    # size overrides live in a config file here
+    overrides = tmp_path / 'small.py'
+    overrides.write_text(_as_config(CONFIG, trained['opts']))
+    out = tmp_path / 'p.jsonl'
+    res = run_tool(['tools/infer.py', str(overrides), trained['ckpt'],
+                    str(folder), '--out', str(out), '--thr-file', str(thr),
+                    '--device', 'cpu'], cwd=tmp_path)
+    assert 'skipped' in res.stderr and 'broken.jpg' in res.stderr
+    assert '2 images predicted, 1 skipped' in res.stdout
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [osp.basename(x['img_path']) for x in lines] == ['a.jpg', 'b.png']
+    assert all('cat' in x['pred_labels'] and 'dog' not in x['pred_labels']
+               for x in lines)  # thresholds 0 and 1
+    out_csv = tmp_path / 'p.csv'
+    run_tool(['tools/infer.py', str(overrides), trained['ckpt'],
+              str(folder / 'a.jpg'), '--out', str(out_csv), '--topk', '1'],
+             cwd=tmp_path)
+    rows = list(csv.reader(open(out_csv)))
+    assert rows[0] == ['img_path', 'cat', 'dog', 'bird', 'pred_labels']
+    scores = [float(v) for v in rows[1][1:4]]
+    assert rows[1][4] == CLASSES[int(np.argmax(scores))]
+    table = run_tool(['tools/infer.py', str(overrides), trained['ckpt'],
+                      str(folder / 'a.jpg'), '--thr', '0'], cwd=tmp_path)
+    assert 'a.jpg' in table.stdout and 'cat' in table.stdout
+
+
+def _as_config(base, opts):
+    """A config file that applies ``opts`` to ``base``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(base)
+    cfg.merge_from_dict(opts)
+    return cfg.pretty_text
+
+
+def test_calibration_finds_the_known_thresholds(tmp_path):
+    # class 0: positives at 0.9, 0.7, 0.4; negatives 0.6, 0.2 ->
+    #   thr 0.4 -> TP 3, PP 4: F1 = 6/7 (best);
+    # class 1: positive 0.8, negatives 0.85 and 0.3 -> thr 0.8: F1 = 2/3,
+    #   thr 0.85: F1 = 0.5, ties: none;
+    # class 2: no positives -> keeps the default;
+    # class 3: tie between thr 0.7 (TP 1, PP 1, P 2: F1 2/3) and thr 0.5
+    #   (TP 2, PP 4: F1 2/3) -> the higher threshold.
+    scores = np.array([[0.9, 0.8, 0.1, 0.7],
+                       [0.7, 0.85, 0.2, 0.6],
+                       [0.4, 0.3, 0.3, 0.55],
+                       [0.6, 0.1, 0.9, 0.5],
+                       [0.2, 0.2, 0.4, 0.1]])
+    targets = np.array([[1, 1, 0, 1],
+                        [1, 0, 0, 0],
+                        [1, 0, 0, 0],
+                        [0, 0, 0, 1],
+                        [0, -1, 0, 0]])
+    found = calibrate_thresholds(scores, targets, default=0.5)
+    assert found['thresholds'].tolist() == [0.4, 0.8, 0.5, 0.7]
+    assert found['no_positives'] == [2]
+    np.testing.assert_allclose(found['f1'][[0, 1, 3]], [6 / 7, 2 / 3, 2 / 3])
+    # through the tool, on a test.py --out file
+    preds = tmp_path / 'val.pkl'
+    with open(preds, 'wb') as f:
+        pickle.dump(dict(scores=scores.astype(np.float32), targets=targets,
+                         classes=['a', 'b', 'c', 'd'], img_ids=list(range(5)),
+                         img_paths=[None] * 5), f)
+    out = tmp_path / 'thr.json'
+    tool = load_tool('analysis_tools/calibrate_thresholds')
+    result = tool.main([str(preds), '--out', str(out)])
+    saved = json.loads(out.read_text())
+    assert saved['thresholds'] == pytest.approx(
+        {'a': 0.4, 'b': 0.8, 'c': 0.5, 'd': 0.7}, abs=1e-6)
+    m = saved['metrics']
+    assert m['calibrated']['CF1'] >= m['thr_0.5']['CF1']
+    again = multilabel_metrics(scores.astype(np.float32), targets,
+                               thr=np.array(list(saved['thresholds']
+                                                 .values())))
+    assert m['calibrated']['OF1'] == pytest.approx(again['OF1'])
+    assert result['no_positives'] == ['c']
+
+
+def test_test_tool_uses_a_threshold_file(trained, tmp_path):
+    _, dumped = _test_out(trained, tmp_path / 'a')
+    thr = {'cat': 0.3, 'dog': 0.6, 'bird': 0.45}
+    path = tmp_path / 'thr.json'
+    path.write_text(json.dumps(thr))
+    metrics, _ = _test_out(trained, tmp_path / 'b', '--thr-file', str(path))
+    expected = multilabel_metrics(dumped['scores'], dumped['targets'],
+                                  thr=np.array([0.3, 0.6, 0.45]))
+    for key in ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP'):
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-6)
+    path.write_text(json.dumps({'cat': 0.3}))
+    from mlic.evaluation import ThresholdError
+    with pytest.raises(ThresholdError, match=r"missing \['dog', 'bird'\]"):
+        _test_out(trained, tmp_path / 'c', '--thr-file', str(path))
