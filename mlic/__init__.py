@@ -1,15 +1,17 @@
-"""mlic: multi-label image classification on MMEngine / MMPretrain."""
+"""mlic: multi-label image classification on MMEngine / MMPretrain.
+
+Importing mlic has one effect beyond defining its modules, and it must stay:
+it imports MMCV's transformer bricks and MMPretrain's models first, so that
+MMPretrain imports beside ``transformers`` >= 5 and mmcv-lite's warning
+about a compiled op mlic does not use is not printed
+(``mlic/utils/upstream_imports.py`` says exactly what and why). Nothing
+else process-wide happens at import: the checkpoint allow-list, CPU
+process groups and the default scope are set up by the calls that need
+them (``mlic.utils.prepare_run``, ``mlic.utils.register_all_modules``).
+"""
 from .utils.upstream_imports import import_upstream
 from .version import __version__
 
-# Before any mlic module imports them: MMPretrain beside transformers >= 5,
-# and mmcv-lite's compiled-op warning (mlic/utils/upstream_imports.py).
 import_upstream()
-
-from .utils.compat import allow_mmengine_checkpoints  # noqa: E402
-
-# Importing mlic is enough to make mmengine checkpoints loadable with
-# torch.load(weights_only=True); see mlic/utils/compat.py.
-allow_mmengine_checkpoints()
 
 __all__ = ['__version__']

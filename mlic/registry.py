@@ -13,7 +13,8 @@ __all__ = [
     'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'BATCH_AUGMENTS', 'TASK_UTILS',
-    'METRICS', 'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS'
+    'METRICS', 'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS',
+    'WEIGHT_CONVERTERS'
 ]
 
 
@@ -53,3 +54,9 @@ METRICS = _child('METRICS', *_EVAL)
 EVALUATORS = _child('EVALUATORS', *_EVAL)
 VISUALIZERS = _child('VISUALIZERS', *_VIS)
 VISBACKENDS = _child('VISBACKENDS', *_VIS)
+
+# mlic's own: functions (state_dict, module) -> state_dict that turn
+# published backbone weights into the naming of the modules mlic builds
+# (init_cfg=dict(type='Pretrained', format=<name>)).
+WEIGHT_CONVERTERS = Registry('weight converter', scope='mlic',
+                             locations=['mlic.models.pretrained'])

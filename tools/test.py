@@ -7,20 +7,16 @@ ids/labels. ``--format-only --out-dir DIR`` writes the PASCAL VOC
 evaluation-server files instead of computing metrics (VOC 2012 test).
 """
 import argparse
-import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import ConfigDict
+from mmengine.dist import get_rank
 
-from mmengine.config import ConfigDict, DictAction  # noqa: E402
-from mmengine.dist import get_rank  # noqa: E402
-
-from mlic.evaluation import (METRIC_NAMES, paper_table,  # noqa: E402
+from mlic.evaluation import (METRIC_NAMES, paper_table,
                              save_per_class, split_per_class)
-from mlic.engine import build_runner  # noqa: E402
-from mlic.utils import (check_file_exists, finish_distributed,  # noqa: E402
-                        load_config, prepare_run)
+from mlic.engine import build_runner, finish_distributed
+from mlic.utils import check_file_exists, load_config, prepare_run
+from mlic.utils.cli import add_run_args, finish_run_args
 
 
 def parse_args(argv=None):
@@ -49,24 +45,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--interpolated', action='store_true',
         help='interpolated VOC AP instead of the standard AP')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries')
-    parser.add_argument(
-        '--partial-load', action='store_true',
-        help='load only the checkpoint weights that fit the model (default: '
-        'a checkpoint that does not fit is an error)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_run_args(parser)
     args = parser.parse_args(argv)
     if args.format_only and not args.out_dir:
         parser.error('--format-only needs --out-dir DIR')
     if args.out_dir and not args.format_only:
         parser.error('--out-dir is for --format-only')
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return finish_run_args(args)
 
 
 def _metric_cfgs(evaluator):
@@ -84,12 +69,10 @@ def merge_args(cfg, args):
         cfg.partial_load = True
     if args.format_only:
         test_set = cfg.test_dataloader.dataset
-        year = 'VOC2007' if 'VOC2007' in str(test_set.get('data_root', '')) \
-            else 'VOC2012'
+        # the VOC year comes from the test dataset (its metainfo)
         cfg.test_evaluator = dict(
             type='VOCSubmissionWriter', out_dir=osp.abspath(args.out_dir),
-            comp=args.voc_comp, year=year,
-            split=test_set.get('split', 'test'))
+            comp=args.voc_comp, split=test_set.get('split', 'test'))
         return cfg
     for metric in _metric_cfgs(cfg.test_evaluator):
         if metric.get('type') == 'MLICMetric':

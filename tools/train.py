@@ -1,16 +1,9 @@
 """Train a model from a config: python tools/train.py CONFIG [options]."""
 import argparse
-import os
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mmengine.config import DictAction  # noqa: E402
-
-from mlic.engine import build_runner  # noqa: E402
-from mlic.utils import (check_file_exists, finish_distributed,  # noqa: E402
-                        load_config, prepare_run)
+from mlic.engine import build_runner, finish_distributed
+from mlic.utils import check_file_exists, load_config, prepare_run
+from mlic.utils.cli import add_run_args, finish_run_args
 
 
 def parse_args(argv=None):
@@ -32,20 +25,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-validate', action='store_true',
         help='skip validation during training')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. train_cfg.max_epochs=3')
-    parser.add_argument(
-        '--partial-load', action='store_true',
-        help='load only the checkpoint weights that fit the model (default: '
-        'a checkpoint that does not fit is an error)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_run_args(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return finish_run_args(args)
 
 
 def merge_args(cfg, args):

@@ -11,10 +11,7 @@ _base_ = [
     '../_base_/q2l_runtime.py',
 ]
 model = dict(head=dict(num_classes=20))
-custom_hooks = [
-    dict(type='NumClassCheckHook'),
-    dict(type='DualEMAHook', decay=0.9997, update_buffers=True),
-]
+default_hooks = dict(early_stopping=None)
 # timm's TResNet weights were trained on [0, 1] RGB inputs with no mean/std
 # (its pretrained_cfg: mean 0, std 1), i.e. 0-255 pixels divided by 255.
 data_preprocessor = dict(mean=[0.0, 0.0, 0.0], std=[255.0, 255.0, 255.0])

@@ -5,6 +5,7 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='ConcatDataset',
+        ignore_keys=['year'],  # the two years differ in their metainfo
         datasets=[
             dict(type='VOCMultiLabel', data_root='data/VOCdevkit/VOC2012',
                  split='trainval', pipeline={{_base_.train_pipeline}}),

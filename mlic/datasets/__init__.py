@@ -1,8 +1,8 @@
 from .coco import CocoMultiLabel
 from .csv_dataset import CsvMultiLabel, read_class_names
 from .errors import DatasetError
-from .shapes import (SHAPE_CLASSES, ShapesMultiLabel, ensure_shapes,
-                     render_image)
+from .shapes import ShapesMultiLabel
+from .shapes_generator import SHAPE_CLASSES, ensure_shapes, render_image
 from .voc import VOCMultiLabel
 from .transforms import BadImageError, Cutout, LoadImageChecked
 

@@ -7,6 +7,7 @@ whenever *one* of its objects is difficult. This subclass keeps its
 arguments and metainfo and reads the annotations strictly.
 """
 import os.path as osp
+import re
 import xml.etree.ElementTree as ET
 from typing import List, Optional, Union
 
@@ -41,6 +42,11 @@ class VOCMultiLabel(VOC):
             positives instead of ignoring them.
         check_files (bool): check at start-up that every listed image
             exists.
+        year (str, optional): ``'VOC2007'`` or ``'VOC2012'``; default the
+            ``VOC20xx`` folder of ``data_root`` (the devkit's layout). Kept
+            in the metainfo (``year``) for the evaluation-server writer
+            (a ``ConcatDataset`` of two years needs
+            ``ignore_keys=['year']``).
         image_set_path, data_prefix, test_mode, metainfo, **kwargs: as
             mmpretrain's ``VOC`` / ``BaseDataset`` (``pipeline``, ...).
     """
@@ -56,6 +62,7 @@ class VOCMultiLabel(VOC):
                  difficult_as_positive: bool = False,
                  check_files: bool = True,
                  metainfo: Optional[dict] = None,
+                 year: Optional[str] = None,
                  **kwargs):
         if split not in VOC_SPLITS:
             raise DatasetError(f'VOCMultiLabel: split={split!r} is not one '
@@ -78,6 +85,12 @@ class VOCMultiLabel(VOC):
         self.with_labels = with_labels
         self.difficult_as_positive = difficult_as_positive
         self.check_files = check_files
+        if year is None:
+            found = re.findall(r'VOC(20\d\d)', osp.abspath(data_root))
+            year = f'VOC{found[-1]}' if found else None
+        elif not re.fullmatch(r'VOC20\d\d', str(year)):
+            raise DatasetError(f"VOCMultiLabel: year={year!r}; expected "
+                               "'VOC2007' or 'VOC2012'")
         super().__init__(
             data_root=data_root,
             split=split,
@@ -86,6 +99,10 @@ class VOCMultiLabel(VOC):
             test_mode=test_mode,
             metainfo=metainfo,
             **kwargs)
+        # (set after loading: mmengine reads a string metainfo value as a
+        # file name)
+        if year is not None:
+            self._metainfo.setdefault('year', year)
 
     def _read_split(self) -> List[str]:
         path = self.image_set_path

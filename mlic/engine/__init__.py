@@ -1,10 +1,13 @@
+from .upstream import check_upstream  # noqa: F401  (first: fails loudly)
 from .checkpoint import (CheckpointError, CheckpointMismatchError,
                          find_latest_checkpoint, read_checkpoint)
+from .checkpoint_allowlist import (allow_mmengine_checkpoints,
+                                   mmengine_checkpoint_globals)
+from .cpu import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
+                  finish_distributed, init_cpu_distributed, is_cpu_only)
 from .hooks import (CheckpointHook, DualEMAHook, FiniteLossHook,
                     NonFiniteLossError, NumClassCheckHook)
 from .loops import DualValLoop
-from .model_wrappers import CPUDistributedDataParallel
-from .optim_wrappers import CPUAmpOptimWrapper
 from .runner import MLICRunner, NonFiniteWeightsError, build_runner
 from .schedulers import OneCycleLR
 
@@ -13,5 +16,7 @@ __all__ = [
     'CheckpointHook', 'CheckpointMismatchError', 'DualEMAHook', 'DualValLoop',
     'FiniteLossHook', 'MLICRunner', 'NonFiniteLossError',
     'NonFiniteWeightsError', 'NumClassCheckHook', 'OneCycleLR', 'build_runner',
-    'find_latest_checkpoint', 'read_checkpoint'
+    'find_latest_checkpoint', 'read_checkpoint', 'allow_mmengine_checkpoints',
+    'mmengine_checkpoint_globals', 'finish_distributed',
+    'init_cpu_distributed', 'is_cpu_only', 'check_upstream'
 ]

@@ -1,9 +1,9 @@
 """Validation of the raw and the EMA model in one epoch."""
 from mmengine.runner import ValLoop
-from mmengine.runner.loops import _parse_losses
 
 from mlic.registry import LOOPS
 from .hooks.ema_hook import find_dual_ema_hook
+from .upstream import parse_losses
 
 
 @LOOPS.register_module()
@@ -33,7 +33,7 @@ class DualValLoop(ValLoop):
             self.run_iter(idx, data_batch)
         metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
         if self.val_loss:
-            metrics.update(_parse_losses(self.val_loss, 'val'))
+            metrics.update(parse_losses(self.val_loss, 'val'))
         return metrics
 
     def run(self) -> dict:

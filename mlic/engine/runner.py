@@ -19,7 +19,11 @@ What it changes (each a defect of the plain Runner on a real run):
   augmentations as the uninterrupted one whatever the worker settings. Its
   ``dataset`` is then a ``SeededDataset`` (attributes pass through; the
   built dataset is ``.seeded_dataset``); evaluation loaders are unchanged.
-* A :class:`~mlic.engine.hooks.FiniteLossHook` is always registered.
+* A :class:`~mlic.engine.hooks.FiniteLossHook` is always registered;
+  ``default_hooks.<name>=None`` switches any default hook off.
+* **CPU-only machines**: DDP with :class:`CPUDistributedDataParallel`, and
+  an fp16 ``AmpOptimWrapper`` becomes bfloat16 autocast
+  (:mod:`mlic.engine.cpu`).
 
 :func:`build_runner` is what the tools call.
 """
@@ -34,12 +38,17 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mlic.registry import DATASETS, RUNNERS
+from .cpu import cpu_optim_wrapper_cfg, wrap_model_for_cpu
+from .upstream import (check_runner_attributes, mark_runner_loaded,
+                       runner_resume_state, set_runner_load_from)
 from .checkpoint import (CheckpointError, atomic_replace,
                          check_state_dict_fits, describe_mismatch,
                          find_latest_checkpoint, non_finite_tensors,
                          read_checkpoint, remove_stale_temporaries,
                          state_dict_mismatch, temporary_name)
 
+_MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                           'param_scheduler', 'checkpoint')
 PARTIAL_LOAD_HINT = ('--partial-load (tools/train.py, tools/test.py) or '
                      'partial_load = True in the config')
 
@@ -96,6 +105,8 @@ class MLICRunner(Runner):
         # its workers' base seed; from its own generator, so that the
         # model's random stream (dropout) does not depend on how often
         # loaders were iterated - a resumed run iterates them less.
+        if cfg.get('num_workers', 0) == 0:
+            cfg['persistent_workers'] = False  # torch refuses it otherwise
         if 'generator' not in cfg:
             cfg['generator'] = torch.Generator().manual_seed(
                 0 if seed is None else int(seed))
@@ -119,8 +130,34 @@ class MLICRunner(Runner):
             base = base + get_rank()
         return seed_dataloader(loader, base)
 
+    # -- CPU-only machines ---------------------------------------------
+    def wrap_model(self, model_wrapper_cfg, model):
+        if self.distributed:
+            cfg = model_wrapper_cfg if model_wrapper_cfg is not None else \
+                dict(find_unused_parameters=self.cfg.get(
+                    'find_unused_parameters', False))
+            wrapped = wrap_model_for_cpu(cfg, model)
+            if wrapped is not None:
+                return wrapped
+        return super().wrap_model(model_wrapper_cfg, model)
+
+    def build_optim_wrapper(self, optim_wrapper):
+        if isinstance(optim_wrapper, dict):
+            optim_wrapper = cpu_optim_wrapper_cfg(optim_wrapper,
+                                                  self.logger.info)
+        return super().build_optim_wrapper(optim_wrapper)
+
     # -- hooks ----------------------------------------------------------
+    def register_default_hooks(self, hooks=None):
+        # ``default_hooks.<name>=None`` switches any default hook off (mmengine
+        # accepts None only for its own six names).
+        if hooks is not None:
+            hooks = {k: v for k, v in hooks.items()
+                     if v is not None or k in _MMENGINE_DEFAULT_HOOKS}
+        super().register_default_hooks(hooks)
+
     def register_hooks(self, default_hooks=None, custom_hooks=None):
+        check_runner_attributes(self)
         super().register_hooks(default_hooks, custom_hooks)
         from .hooks.finite_loss_hook import FiniteLossHook
         if not any(isinstance(h, FiniteLossHook) for h in self.hooks):
@@ -158,7 +195,7 @@ class MLICRunner(Runner):
                     f'partial_load: {filename} loaded where it fits; '
                     f'{describe_mismatch(diff)}')
         model.load_state_dict(state_dict, strict=not partial)
-        self._has_loaded = True
+        mark_runner_loaded(self)
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
@@ -172,13 +209,14 @@ class MLICRunner(Runner):
             self._mlic_resuming = False
 
     def load_or_resume(self):
-        if self._resume and self._load_from is None:
+        resume, load_from = runner_resume_state(self)
+        if resume and load_from is None:
             latest = find_latest_checkpoint(self.work_dir)
             if latest is None:
                 self.logger.info(
                     f'--resume: no last_checkpoint in {self.work_dir}; '
                     'training from the start.')
-            self._load_from = latest
+            set_runner_load_from(self, latest)
         super().load_or_resume()
         if self._mlic_rng_state is not None:
             restore_rng_state(self._mlic_rng_state)

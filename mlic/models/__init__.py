@@ -1,8 +1,11 @@
-"""mlic's models: necks (IRPE encoder), heads (label-query decoder), losses.
+"""mlic's models: necks (IRPE encoder), heads (label-query decoder), losses,
+the layers they are built of (``layers``) and pretrained-weight loading
+(``pretrained``).
 
 mmpretrain's backbones, ``ImageClassifier`` and data preprocessor are used
 as they are, through the registry.
 """
+from . import layers, pretrained  # noqa: F401
 from .heads import QueryDecoderHead  # noqa: F401
 from .losses import AsymmetricPolynomialLoss  # noqa: F401
 from .necks import IRPETransformerEncoder  # noqa: F401

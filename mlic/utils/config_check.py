@@ -74,14 +74,6 @@ def check_file_exists(path, what):
         raise FileNotFoundError(f'{what} not found: {path}')
 
 
-def normalise_dataloaders(cfg):
-    """``persistent_workers`` needs worker processes: off when num_workers=0."""
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(name, None)
-        if loader and loader.get('num_workers', 0) == 0:
-            loader['persistent_workers'] = False
-
-
 def load_config(config_path, cfg_options=None, work_dir=None):
     """The config a tool runs: file + ``--cfg-options`` + work dir.
 

@@ -52,8 +52,9 @@ def _training_only_hook_classes():
 def strip_training(cfg, logger_print=print):
     """Make ``cfg`` an evaluation-only config (tools/test.py, dist_test.sh).
 
-    Removes :data:`TRAINING_ONLY_KEYS` and the custom hooks that only act
-    during training (EMA averaging, early stopping; subclasses included), so
+    Removes :data:`TRAINING_ONLY_KEYS` and the hooks (default or custom)
+    that only act during training (EMA averaging, early stopping;
+    subclasses included), so
     that a checkpoint can be evaluated with only the evaluation split on
     disk. Returns the names of the dropped hooks.
     """
@@ -61,15 +62,30 @@ def strip_training(cfg, logger_print=print):
     for key in TRAINING_ONLY_KEYS:
         cfg[key] = None
     training_only = _training_only_hook_classes()
+
+    def is_training_only(hook):
+        hook_type = hook.get('type') if isinstance(hook, dict) else hook
+        cls = HOOKS.get(hook_type) if isinstance(hook_type, str) \
+            else hook_type
+        if not isinstance(cls, type):
+            cls = type(hook)
+        return issubclass(cls, training_only), cls.__name__
+
     kept, dropped = [], []
     for hook in cfg.get('custom_hooks', None) or []:
-        hook_type = hook.get('type') if isinstance(hook, dict) else hook
-        cls = HOOKS.get(hook_type) if isinstance(hook_type, str) else hook_type
-        if isinstance(cls, type) and issubclass(cls, training_only):
-            dropped.append(cls.__name__)
+        only, name = is_training_only(hook)
+        if only:
+            dropped.append(name)
         else:
             kept.append(hook)
     cfg.custom_hooks = kept
+    for key, hook in list((cfg.get('default_hooks', None) or {}).items()):
+        if hook is None:
+            continue
+        only, name = is_training_only(hook)
+        if only:
+            cfg.default_hooks[key] = None  # MLICRunner leaves it out
+            dropped.append(name)
     if dropped:
         logger_print('Evaluation only: not building the training-only hooks '
                      + ', '.join(dropped))
@@ -77,30 +93,34 @@ def strip_training(cfg, logger_print=print):
 
 
 def prepare_run(cfg, launcher='none', mode='train'):
-    """Everything train.py and test.py do to a config before the Runner.
+    """The run set-up of train.py and test.py, before the Runner is built.
 
-    Checks top-level keys, makes ``num_workers=0`` loaders valid, records the
-    launcher, adapts DDP/AMP to the hardware and, on a CPU-only machine,
-    initialises the gloo process group that mmengine would fail to create.
-    Stops when the data preprocessor does not normalise inputs as the
-    backbone's pretrained weights expect. ``mode='test'`` also drops everything only training needs
-    (:func:`strip_training`).
+    Each step is an explicit, idempotent call:
+
+    * registers mlic's modules and makes ``'mlic'`` the default scope;
+    * allow-lists mmengine's checkpoint globals for weights-only loading
+      (:func:`mlic.engine.allow_mmengine_checkpoints`);
+    * checks the config: near-miss top-level keys, head vs data
+      preprocessor ``num_classes``, the input normalisation against the
+      backbone's pretrained weights;
+    * ``mode='test'``: drops everything only training needs
+      (:func:`strip_training`);
+    * records the launcher and, on a CPU-only machine, creates the gloo
+      process group mmengine cannot (:func:`mlic.engine.init_cpu_distributed`).
     """
-    from .compat import adapt_cfg_for_device, init_cpu_distributed
-    from .config_check import (check_config_keys, check_num_classes,
-                               normalise_dataloaders)
     if mode not in ('train', 'test'):
         raise ValueError(f"prepare_run: mode={mode!r}, expected 'train' or "
                          "'test'")
+    register_all_modules()
+    from mlic.engine import allow_mmengine_checkpoints, init_cpu_distributed
+    from mlic.models.pretrained import check_input_normalisation
+    from .config_check import check_config_keys, check_num_classes
+    allow_mmengine_checkpoints()
     check_config_keys(cfg)
     check_num_classes(cfg)
-    from mlic.models.utils.input_norm import check_input_normalisation
     check_input_normalisation(cfg)
     if mode == 'test':
-        register_all_modules(init_default_scope=False)
         strip_training(cfg)
-    normalise_dataloaders(cfg)
     cfg.launcher = launcher
-    adapt_cfg_for_device(cfg)
     init_cpu_distributed(launcher)
     return cfg

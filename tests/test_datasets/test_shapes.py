@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mlic.datasets import SHAPE_CLASSES, ShapesMultiLabel, render_image
-from mlic.datasets.shapes import ensure_shapes
+from mlic.datasets.shapes_generator import ensure_shapes
 
 
 def test_render_is_deterministic_and_seeded():

@@ -151,3 +151,19 @@ def test_bad_inputs_name_the_file(voc07, tmp_path):
         VOCMultiLabel(root, split='trainval')
     with pytest.raises(DatasetError, match='split'):
         VOCMultiLabel(root, split='training')
+
+
+def test_year_comes_from_the_devkit_folder(voc07, tmp_path):
+    """The VOC server writer takes the year from the dataset's metainfo."""
+    assert VOCMultiLabel(data_root=voc07, split='trainval').metainfo[
+        'year'] == 'VOC2007'
+    assert VOCMultiLabel(data_root=voc07, split='trainval',
+                         year='VOC2012').metainfo['year'] == 'VOC2012'
+    with pytest.raises(DatasetError, match="year='2012'"):
+        VOCMultiLabel(data_root=voc07, split='trainval', year='2012')
+    from mlic.evaluation import VOCSubmissionWriter
+    writer = VOCSubmissionWriter(out_dir=str(tmp_path))
+    writer.dataset_meta = dict(classes=VOC_CLASSES)  # no year known
+    writer.results = [('2008_000001', np.full(20, 0.5))]
+    with pytest.raises(ValueError, match='which VOC year'):
+        writer.compute_metrics(writer.results)

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from mlic.engine import DualEMAHook
 from mlic.registry import HOOKS, MODELS
+from mlic.engine import read_checkpoint
 from mlic.utils import register_all_modules
 
 
@@ -159,8 +160,7 @@ def test_best_checkpoint_holds_the_better_model(tmp_path, better):
     assert scalars[f'val/{better}/mAP'].current() == 100.0
     other = 'raw' if better == 'ema' else 'ema'
     assert scalars[f'val/{other}/mAP'].current() < 100.0
-    ckpt = torch.load(osp.join(str(tmp_path), 'best_mAP_epoch_1.pth'),
-                      weights_only=True)
+    ckpt = read_checkpoint(osp.join(str(tmp_path), 'best_mAP_epoch_1.pth'))
     torch.testing.assert_close(ckpt['state_dict']['w'], GOOD)
     assert ckpt['meta']['eval_weights'] == better
     if better == 'ema':

@@ -24,6 +24,8 @@ from mlic.engine import (CheckpointError, CheckpointMismatchError,
 from mlic.evaluation import NonFiniteScoresError, multilabel_metrics
 from mlic.utils import load_config, prepare_run
 
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
 TINY_Q2L = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
 sys.path.insert(0, osp.join(REPO, 'tests', 'data'))
 

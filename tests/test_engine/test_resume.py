@@ -16,6 +16,8 @@ import torch
 from conftest import REPO, load_tool
 from mlic.engine import read_checkpoint
 
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
 sys.path.insert(0, osp.join(REPO, 'tests', 'data'))
 from test_plugins import RunInterrupted  # noqa: E402
 

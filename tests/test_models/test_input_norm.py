@@ -7,9 +7,9 @@ import timm
 from mmengine.config import Config
 
 from conftest import REPO
-from mlic.models.utils.input_norm import (InputNormalisationError,
-                                          check_input_normalisation,
-                                          expected_normalisation)
+from mlic.models.pretrained import (InputNormalisationError,
+                                    check_input_normalisation,
+                                    expected_normalisation)
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
                            recursive=True))

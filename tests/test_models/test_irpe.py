@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from mlic.models.utils import (ImageRPE, get_bucket_ids_2d, irpe_attention,
-                               piecewise_index)
+from mlic.models.layers import (ImageRPE, get_bucket_ids_2d, irpe_attention,
+                                piecewise_index)
 
 
 def g_ref(x, r):

@@ -47,15 +47,32 @@ def test_matches_a_direct_composition():
     torch.testing.assert_close(neck(x)[0], ref)
 
 
-def test_position_embedding_resize(caplog):
-    neck = _neck(feat_size=4)
-    pos = neck.position_embedding(4, 4)
-    assert pos is neck.pos_embed
-    big = neck.position_embedding(6, 5)
-    assert big.shape == (1, 32, 6, 5)
-    (out, ) = neck(torch.randn(1, 16, 6, 5))
-    assert out.shape == (1, 32, 6, 5)
-    assert (6, 5) in neck._resize_logged
+def test_position_embedding_resize():
+    from mmengine.logging import MMLogger
+    import logging
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        neck = _neck(feat_size=4)
+        pos = neck.position_embedding(4, 4)
+        assert pos is neck.pos_embed
+        big = neck.position_embedding(6, 5)
+        assert big.shape == (1, 32, 6, 5)
+        torch.testing.assert_close(big, torch.nn.functional.interpolate(
+            neck.pos_embed, size=(6, 5), mode='bicubic',
+            align_corners=False))
+        (out, ) = neck(torch.randn(1, 16, 6, 5))
+        assert out.shape == (1, 32, 6, 5)
+    finally:
+        logger.removeHandler(handler)
+    # one log line per new size, not one per forward
+    assert sum('feature map 6x5 differs' in r for r in records) == 1
 
 
 def test_three_ablation_variants_are_one_argument_apart():

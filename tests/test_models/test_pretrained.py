@@ -12,9 +12,8 @@ import torch
 import torchvision
 from mmpretrain.models import ConvNeXt, ResNet, SwinTransformer, TIMMBackbone
 
-from mlic.models.utils import (PretrainedWeightsError, load_pretrained,
-                               resolve_checkpoint)
-from mlic.models.utils.checkpoint_converters import unfold_order
+from mlic.models.pretrained import (PretrainedWeightsError, load_pretrained,
+                                    resolve_checkpoint, unfold_order)
 from mlic.registry import WEIGHT_INITIALIZERS
 
 
@@ -187,7 +186,7 @@ def test_init_cfg_pretrained_runs_after_backbone_init(tmp_path):
     from mlic.utils import register_all_modules
     register_all_modules()
     assert WEIGHT_INITIALIZERS.get('Pretrained').__module__ == \
-        'mlic.models.utils.pretrained'
+        'mlic.models.pretrained.loading'
     tv = _randomise(torchvision.models.resnet18())
     path = _save(tv.state_dict(), tmp_path / 'r18.pth')
     mm = ResNet(depth=18, out_indices=(3, ), zero_init_residual=True,

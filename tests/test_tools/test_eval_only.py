@@ -18,6 +18,8 @@ from conftest import (REPO, VOC_CLASSES, as_cli, load_tool, run_tool,
 from mlic.registry import MODELS
 from mlic.utils import load_config, register_all_modules
 
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
 R18 = {
     'model.backbone.depth': 18,
     # test.py must not load backbone weights (the checkpoint has them)

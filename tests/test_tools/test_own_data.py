@@ -16,6 +16,8 @@ import torchvision
 from conftest import REPO, as_cli, load_tool, run_tool
 from mlic.evaluation import calibrate_thresholds, multilabel_metrics
 
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
 CONFIG = osp.join(REPO, 'configs', 'custom', 'csv_r101_448.py')
 CLASSES = ['cat', 'dog', 'bird']
 TRAIN = [('t/0.jpg', 'cat dog', ''), ('t/1.jpg', 'bird', ''),

@@ -22,6 +22,8 @@ import torchvision
 from conftest import (REPO, VOC_CLASSES, as_cli, load_tool, run_tool,
                       write_coco, write_voc)
 
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
 ALL_CONFIGS = sorted(
     glob.glob(osp.join(REPO, 'configs', 'q2l_irpe', '**', '*.py'),
               recursive=True))

@@ -15,6 +15,8 @@ import torchvision
 from conftest import REPO, VOC_CLASSES, as_cli, load_tool, write_voc
 from mlic.evaluation import paper_table, write_voc_cls_results
 
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
 LINE = re.compile(r'^(\S+) (\d\.\d{6})$')
 
 

@@ -9,8 +9,10 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.optim import OneCycleLR
 
-import mlic  # noqa: F401  (installs the allow-list)
-from mlic.utils.compat import checkpoint_getattr
+from mlic.engine import allow_mmengine_checkpoints
+from mlic.engine.checkpoint_allowlist import checkpoint_getattr
+
+allow_mmengine_checkpoints()  # what every mlic load does first
 
 
 def _mmengine_like_checkpoint():

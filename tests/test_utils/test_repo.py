@@ -29,7 +29,8 @@ def _tracked_text_files():
     out = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.split()
     return [f for f in out if f.endswith(('.py', '.md', '.sh', '.txt',
-                                          '.cfg', '.ini', 'run'))]
+                                          '.cfg', '.ini', 'run'))
+            and osp.isfile(osp.join(REPO, f))]  # not deleted, unstaged
 
 
 def test_nothing_cites_a_file_outside_the_repository():

@@ -9,7 +9,11 @@ import importlib.metadata
 import subprocess
 import sys
 
+import pytest
+
 from mlic.utils.upstream_imports import TRANSFORMERS_BREAKING_MAJOR
+
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
 
 def _python(code):

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 SETTINGS = [(2048, 4, 14, 14), (2048, 4, 18, 18), (1024, 8, 12, 12)]
 RPES = {
@@ -76,16 +75,16 @@ def _cpu_peak_tracker(in_use):
 
 
 def _import_blocks():
-    """mlic.models.utils; without mmengine installed (a bare GPU box), the
-    pure-PyTorch block files are loaded on their own."""
+    """mlic.models.layers; without mmengine installed (a bare GPU box), the
+    pure-PyTorch layer files are loaded on their own."""
     try:
-        from mlic.models import utils
-        return utils
+        from mlic.models import layers
+        return layers
     except ImportError:
         import importlib.util
         folder = osp.join(
             osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-            'mlic', 'models', 'utils')
+            'mlic', 'models', 'layers')
         spec = importlib.util.spec_from_file_location(
             '_mlic_blocks', osp.join(folder, '__init__.py'),
             submodule_search_locations=[folder])

@@ -3,15 +3,11 @@
     python tools/analysis_tools/benchmark_metrics.py [--num 40504] [--classes 80]
 """
 import argparse
-import os.path as osp
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mlic.evaluation import multilabel_metrics  # noqa: E402
+from mlic.evaluation import multilabel_metrics
 
 
 def main(argv=None):

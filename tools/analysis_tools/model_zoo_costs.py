@@ -31,14 +31,23 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 DATASET_SIZES = {  # (train images, validation images) per epoch
     'coco': (82783, 40504),
     'voc07': (5011, 4952),
     'voc12': (11540, 5823),
 }
+
+
+def _benchmark_encoder_helpers():
+    """The CPU memory helpers of benchmark_encoder.py (beside this file)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_mlic_benchmark_encoder',
+        osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_encoder.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._cpu_peak_tracker, module._malloc_in_use
 
 
 def _dataset_of(config):
@@ -68,7 +77,7 @@ def _build(config):
 def worker(config, batch):
     """One process: step memory at this batch (fp32), params and FLOPs."""
     import torch
-    from benchmark_encoder import _cpu_peak_tracker, _malloc_in_use
+    _cpu_peak_tracker, _malloc_in_use = _benchmark_encoder_helpers()
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     cfg, model, size = _build(config)

@@ -11,10 +11,6 @@ batch for 6 GPUs (82,783 / 96 = 863).
 """
 import argparse
 import math
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def lr_curve(cfg, iters_per_epoch: int):

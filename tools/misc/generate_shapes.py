@@ -4,12 +4,8 @@ Training on it generates it on first use anyway; this script does it ahead
 of time (e.g. before a multi-process run) and prints the folder.
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mlic.datasets.shapes import DEFAULT_SPLITS, ensure_shapes  # noqa: E402
+from mlic.datasets.shapes_generator import DEFAULT_SPLITS, ensure_shapes
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 # the built-in dataset on a CPU: ResNet-18 (3 stages, stride 16) from
 # scratch -> IRPE encoder (1 layer) -> label-query decoder without
 # self-attention (2 layers) -> group-wise linear; APL loss.
+_base_ = ['../losses.py']
 d_model = 128
 model = dict(
     type='ImageClassifier',
@@ -32,6 +33,5 @@ model = dict(
         feedforward_channels=2 * d_model,
         dropout=0.1,
         self_attn=False,
-        loss=dict(type='AsymmetricPolynomialLoss', gamma_pos=0, gamma_neg=2,
-                  clip=0.05, alpha1=0.0, alpha2=1.75, beta1=1.0)),
+        loss={{_base_.apl}}),
 )

@@ -5,6 +5,7 @@
 # recipe (hidden 2048, FFN 8192, 4 heads, dropout 0.1).
 # The weights come from the URL below (or $MLIC_PRETRAINED_DIR/<file name>,
 # or --cfg-options model.backbone.init_cfg.checkpoint=/path/to/file).
+_base_ = ['../losses.py']
 d_model = 2048
 model = dict(
     type='ImageClassifier',
@@ -36,6 +37,5 @@ model = dict(
         feedforward_channels=4 * d_model,
         dropout=0.1,
         self_attn=False,
-        loss=dict(type='AsymmetricPolynomialLoss', gamma_pos=0, gamma_neg=2,
-                  clip=0.05, alpha1=0.0, alpha2=1.75, beta1=1.0)),
+        loss={{_base_.apl}}),
 )

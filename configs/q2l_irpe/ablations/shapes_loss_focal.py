@@ -1,8 +1,3 @@
 # Loss ablation: focal loss, gamma 2, no alpha.
 _base_ = ['../shapes_demo.py']
-model = dict(
-    head=dict(
-        loss=dict(
-            _delete_=True,
-            type='AsymmetricPolynomialLoss',
-            gamma_pos=2, gamma_neg=2, clip=0.0, alpha1=1.0, alpha2=0.5, beta1=1.0)))
+model = dict(head=dict(loss={{_base_.focal}}))  # configs/_base_/losses.py

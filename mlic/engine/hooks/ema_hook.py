@@ -21,6 +21,7 @@ from typing import Optional
 from mmengine.hooks import EMAHook
 
 from mlic.registry import HOOKS
+from ..upstream import runner_is_resuming, swap_ema_parameters
 
 
 @HOOKS.register_module()
@@ -63,7 +64,7 @@ class DualEMAHook(EMAHook):
 
     def swap_parameters(self) -> None:
         """Exchange the raw and the averaged weights in place."""
-        self._swap_ema_parameters()
+        swap_ema_parameters(self)
 
     def ema_weights(self) -> dict:
         """The averaged model's weights, in the model's own key names."""
@@ -86,7 +87,7 @@ class DualEMAHook(EMAHook):
                 for k, v in raw.items())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if runner._resume and 'ema_state_dict' in checkpoint:
+        if runner_is_resuming(runner) and 'ema_state_dict' in checkpoint:
             if 'raw_state_dict' in checkpoint:
                 # The runner loads ``state_dict`` into the model next.
                 checkpoint['state_dict'] = checkpoint.pop('raw_state_dict')

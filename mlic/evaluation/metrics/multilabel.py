@@ -8,7 +8,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mlic.datasets.ignored_labels import ignored_classes
+from mlic.structures.ignored_labels import ignored_classes
 from mlic.registry import METRICS
 from ..functional import (METRIC_NAMES, check_finite_scores,
                           multilabel_metrics)

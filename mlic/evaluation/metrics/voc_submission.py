@@ -79,12 +79,15 @@ class VOCSubmissionWriter(BaseMetric):
         out_dir (str): where ``results/<year>/Main/`` and the archive go.
         comp (int): 1 (VOC data only) or 2 (other data, e.g. ImageNet
             pretraining; default).
-        year (str): ``'VOC2012'`` (the server's test set) or ``'VOC2007'``.
+        year (str, optional): ``'VOC2012'`` (the server's test set) or
+            ``'VOC2007'``; default the test dataset's (``VOCMultiLabel``
+            keeps it in its metainfo).
         split (str): the split name in the file names (``'test'``).
     """
     default_prefix = 'voc_submission'
 
-    def __init__(self, out_dir: str, comp: int = 2, year: str = 'VOC2012',
+    def __init__(self, out_dir: str, comp: int = 2,
+                 year: Optional[str] = None,
                  split: str = 'test', collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -113,8 +116,15 @@ class VOCSubmissionWriter(BaseMetric):
                              'classes in its metainfo')
         img_ids = [r[0] for r in results]
         scores = np.stack([r[1] for r in results])
+        year = self.year or (self.dataset_meta or {}).get('year')
+        if year is None:
+            raise ValueError(
+                'VOCSubmissionWriter: which VOC year? The test dataset has no '
+                "'year' in its metainfo (its data_root has no VOC20xx "
+                "folder): set VOCMultiLabel(year='VOC2012') or the writer's "
+                'year')
         out = write_voc_cls_results(self.out_dir, img_ids, scores, classes,
-                                    self.comp, self.year, self.split)
+                                    self.comp, year, self.split)
         MMLogger.get_current_instance().info(
             f'Wrote {len(out["files"])} VOC result files '
             f'({len(img_ids)} images each) to '

@@ -4,98 +4,12 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmpretrain.models.heads import MultiLabelClsHead
 from torch import Tensor
 
-from mlic.datasets.ignored_labels import ignored_classes
+from mlic.structures.ignored_labels import ignored_classes
 from mlic.registry import MODELS
-from ..utils.attention import feedforward
-
-
-class MultiheadAttentionWithMaps(nn.Module):
-    """Multi-head attention (query, key/value) that can return its weights.
-
-    Weights are formed explicitly (the label-query cross-attention is small:
-    C queries x L tokens), so the maps a caller asks for are the very
-    weights the forward pass used.
-    """
-
-    def __init__(self, embed_dims: int, num_heads: int,
-                 attn_drop: float = 0.0):
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'd_model={embed_dims} is not divisible by '
-                             f'num_heads={num_heads}')
-        self.num_heads = num_heads
-        self.head_dim = embed_dims // num_heads
-        self.q_proj = nn.Linear(embed_dims, embed_dims)
-        self.k_proj = nn.Linear(embed_dims, embed_dims)
-        self.v_proj = nn.Linear(embed_dims, embed_dims)
-        self.out_proj = nn.Linear(embed_dims, embed_dims)
-        self.attn_drop = attn_drop
-
-    def _split(self, x: Tensor) -> Tensor:
-        b, n, _ = x.shape
-        return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-
-    def forward(self, query: Tensor, key: Tensor, value: Tensor,
-                need_weights: bool = False):
-        q = self._split(self.q_proj(query)) * self.head_dim**-0.5
-        k = self._split(self.k_proj(key))
-        v = self._split(self.v_proj(value))
-        logits = torch.matmul(q, k.transpose(-1, -2))
-        attn = logits.to(torch.promote_types(logits.dtype,
-                                             torch.float32)).softmax(-1)
-        weights = attn.mean(dim=1) if need_weights else None
-        if self.training and self.attn_drop > 0:
-            attn = F.dropout(attn, p=self.attn_drop)
-        out = torch.matmul(attn.to(v.dtype), v)
-        b, _, n, _ = out.shape
-        out = out.transpose(1, 2).reshape(b, n, -1)
-        return self.out_proj(out), weights
-
-
-class QueryDecoderLayer(nn.Module):
-    """[optional self-attention] -> cross-attention -> FFN, post-norm.
-
-    Args:
-        embed_dims, num_heads, feedforward_channels, dropout, activation:
-            the usual Transformer sizes.
-        self_attn (bool): self-attention among the label queries (the
-            paper's decoder has none).
-    """
-
-    def __init__(self, embed_dims: int, num_heads: int,
-                 feedforward_channels: int, dropout: float = 0.1,
-                 activation: str = 'relu', self_attn: bool = False):
-        super().__init__()
-        self.self_attn = MultiheadAttentionWithMaps(
-            embed_dims, num_heads, dropout) if self_attn else None
-        self.norm_sa = nn.LayerNorm(embed_dims) if self_attn else None
-        self.cross_attn = MultiheadAttentionWithMaps(embed_dims, num_heads,
-                                                     dropout)
-        self.norm_ca = nn.LayerNorm(embed_dims)
-        self.ffn = feedforward(embed_dims, feedforward_channels, dropout,
-                               activation)
-        self.norm_ffn = nn.LayerNorm(embed_dims)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, query: Tensor, memory: Tensor,
-                query_pos: Optional[Tensor] = None,
-                need_weights: bool = False):
-        def with_pos(x):
-            return x if query_pos is None else x + query_pos
-
-        if self.self_attn is not None:
-            q = with_pos(query)
-            out, _ = self.self_attn(q, q, query)
-            query = self.norm_sa(query + self.dropout(out))
-        out, weights = self.cross_attn(
-            with_pos(query), memory, memory, need_weights=need_weights)
-        query = self.norm_ca(query + self.dropout(out))
-        query = self.norm_ffn(query + self.dropout(self.ffn(query)))
-        return query, weights
+from ..layers import QueryDecoderLayer
 
 
 @MODELS.register_module()

@@ -9,8 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mlic.registry import MODELS
-from ..utils.attention import IRPEEncoderLayer
-from ..utils.irpe import ImageRPE
+from ..layers import ImageRPE, IRPEEncoderLayer
 
 PAPER_RPE = dict(
     method='product', mode='contextual', ratio=1.9, shared_head=True, on='qkv')
@@ -44,7 +43,7 @@ class IRPETransformerEncoder(BaseModule):
             for, e.g. 14 for 448 px with a stride-32 backbone. A different
             input size is served by bicubic resizing of the embedding
             (logged once).
-        rpe (dict | None): :class:`~mlic.models.utils.ImageRPE` arguments.
+        rpe (dict | None): :class:`~mlic.models.layers.ImageRPE` arguments.
         init_cfg: mmengine init config.
     """
 

@@ -3,7 +3,13 @@
 Each converter takes a flat state dict as published (torchvision, timm) and
 returns it in the naming of the mmpretrain module the configs use. Keys a
 backbone does not use (classifier heads) are dropped here; the loader in
-:mod:`mlic.models.utils.pretrained` reports what is left over or missing.
+:mod:`mlic.models.pretrained.loading` reports what is left over or missing.
+
+Every converter has one signature, ``(state_dict, module) -> state_dict``
+(``module``: the backbone the weights are for), and is registered in
+:data:`mlic.registry.WEIGHT_CONVERTERS` under the name that
+``init_cfg.format`` uses. Register your own the same way
+(docs/new_components.md).
 
 * ``torchvision_resnet``: torchvision ResNet -> mmpretrain ``ResNet``
   (same block names; the ``fc`` classifier is dropped).
@@ -24,9 +30,11 @@ backbone does not use (classifier heads) are dropped here; the loader in
   prefix stripped) or a bare backbone state dict.
 """
 import re
-from typing import Callable, Dict
+from typing import Dict
 
 import torch
+
+from mlic.registry import WEIGHT_CONVERTERS
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -35,11 +43,14 @@ def _drop(state: StateDict, prefixes) -> StateDict:
     return {k: v for k, v in state.items() if not k.startswith(prefixes)}
 
 
-def torchvision_resnet(state: StateDict) -> StateDict:
+@WEIGHT_CONVERTERS.register_module(name='torchvision_resnet')
+def torchvision_resnet(state: StateDict, module=None) -> StateDict:
     return _drop(state, ('fc.', ))
 
 
-def timm_convnext(state: StateDict, final_norm: str = 'norm3') -> StateDict:
+@WEIGHT_CONVERTERS.register_module(name='timm_convnext')
+def timm_convnext(state: StateDict, module=None) -> StateDict:
+    final_norm = final_norm_name(module)
     out = {}
     for key, value in state.items():
         new = key
@@ -91,7 +102,9 @@ def unfold_order(weight: torch.Tensor) -> torch.Tensor:
     return weight[..., index]
 
 
-def timm_swin(state: StateDict, final_norm: str = 'norm3') -> StateDict:
+@WEIGHT_CONVERTERS.register_module(name='timm_swin')
+def timm_swin(state: StateDict, module=None) -> StateDict:
+    final_norm = final_norm_name(module)
     # timm >= 0.9 keeps the patch merging at the start of layers.(i+1);
     # the official code (and older timm) at the end of layers.i.
     merging_first = 'layers.0.downsample.reduction.weight' not in state
@@ -121,26 +134,19 @@ def timm_swin(state: StateDict, final_norm: str = 'norm3') -> StateDict:
     return out
 
 
-def timm(state: StateDict) -> StateDict:
+@WEIGHT_CONVERTERS.register_module(name='timm')
+def timm(state: StateDict, module=None) -> StateDict:
     state = _drop(state, ('head.fc.', 'fc.', 'classifier.'))
     return {('' if k.startswith('timm_model.') else 'timm_model.') + k: v
             for k, v in state.items()}
 
 
-def mmpretrain(state: StateDict) -> StateDict:
+@WEIGHT_CONVERTERS.register_module(name='mmpretrain')
+def mmpretrain(state: StateDict, module=None) -> StateDict:
     if any(k.startswith('backbone.') for k in state):
         return {k[len('backbone.'):]: v
                 for k, v in state.items() if k.startswith('backbone.')}
     return dict(state)
-
-
-CONVERTERS: Dict[str, Callable[[StateDict], StateDict]] = dict(
-    torchvision_resnet=torchvision_resnet,
-    timm_convnext=timm_convnext,
-    timm_swin=timm_swin,
-    timm=timm,
-    mmpretrain=mmpretrain,
-)
 
 
 def detect_format(state: StateDict, module: torch.nn.Module) -> str:
@@ -159,9 +165,10 @@ def detect_format(state: StateDict, module: torch.nn.Module) -> str:
     return 'mmpretrain'
 
 
-def final_norm_name(module: torch.nn.Module) -> str:
+def final_norm_name(module) -> str:
     """The name of the norm after the last stage (mmpretrain: norm<i>)."""
-    indices = getattr(module, 'out_indices', (3, ))
+    indices = getattr(module, 'out_indices', (3, )) if module is not None \
+        else (3, )
     last = max(indices) if len(indices) else 3
     return f'norm{last}'
 
@@ -171,9 +178,9 @@ def convert_state_dict(state: StateDict, module: torch.nn.Module,
     """Return ``(converted_state, format_used)``."""
     if fmt == 'auto':
         fmt = detect_format(state, module)
-    if fmt not in CONVERTERS:
+    converter = WEIGHT_CONVERTERS.get(fmt)
+    if converter is None:
         raise ValueError(f'unknown checkpoint format {fmt!r}; expected '
-                         f"'auto' or one of {sorted(CONVERTERS)}")
-    if fmt in ('timm_convnext', 'timm_swin'):
-        return CONVERTERS[fmt](state, final_norm_name(module)), fmt
-    return CONVERTERS[fmt](state), fmt
+                         f"'auto' or one of "
+                         f'{sorted(WEIGHT_CONVERTERS.module_dict)}')
+    return converter(state, module), fmt

@@ -1,4 +1,5 @@
-"""Multi-head self-attention with optional iRPE, and an encoder layer."""
+"""Attention blocks: self-attention with iRPE (encoder), cross-attention
+that can return its maps (decoder), and their shared float32 softmax."""
 from typing import Optional
 
 import torch
@@ -7,6 +8,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .irpe import ImageRPE
+
+
+def softmax_fp32(logits: Tensor) -> Tensor:
+    """Softmax over the last dim in at least float32 (float64 stays float64),
+    also under autocast: the one rule of every attention in mlic."""
+    return logits.to(torch.promote_types(logits.dtype,
+                                         torch.float32)).softmax(dim=-1)
 
 
 def irpe_attention(q: Tensor,
@@ -48,7 +56,7 @@ def irpe_attention(q: Tensor,
     if rpe.has_qk:
         logits = logits + rpe.qk_term(q * scale, k * scale, height,
                                       width).to(acc)
-    attn = logits.softmax(dim=-1)
+    attn = softmax_fp32(logits)
     if dropout_p > 0:
         attn = F.dropout(attn, p=dropout_p, training=True)
     out = torch.matmul(attn.to(v.dtype), v)
@@ -101,59 +109,42 @@ class IRPEAttention(nn.Module):
         return self.proj_drop(self.proj(out))
 
 
-_ACTIVATIONS = dict(relu=nn.ReLU, gelu=nn.GELU)
+class MultiheadAttentionWithMaps(nn.Module):
+    """Multi-head attention (query, key/value) that can return its weights.
 
-
-def feedforward(embed_dims: int, feedforward_channels: int,
-                dropout: float = 0.0, activation: str = 'relu') -> nn.Module:
-    """Transformer FFN: Linear -> activation -> Dropout -> Linear."""
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f'activation={activation!r} must be one of '
-                         f'{sorted(_ACTIVATIONS)}')
-    return nn.Sequential(
-        nn.Linear(embed_dims, feedforward_channels),
-        _ACTIVATIONS[activation](), nn.Dropout(dropout),
-        nn.Linear(feedforward_channels, embed_dims))
-
-
-class IRPEEncoderLayer(nn.Module):
-    """Transformer encoder layer: self-attention (with iRPE) + FFN.
-
-    Post-norm by default (``x = LN(x + Drop(Attn(x)))``, as Query2Label's
-    encoder), pre-norm with ``norm_first=True``.
-
-    Args:
-        embed_dims, num_heads: d_model and heads.
-        feedforward_channels (int): hidden size of the FFN.
-        dropout (float): dropout on the attention weights, after each
-            sub-block and inside the FFN.
-        activation (str): 'relu' or 'gelu'.
-        norm_first (bool): pre-norm.
-        rpe (dict, optional): iRPE settings, see :class:`ImageRPE`.
+    Weights are formed explicitly (the label-query cross-attention is small:
+    C queries x L tokens), so the maps a caller asks for are the very
+    weights the forward pass used.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 feedforward_channels: int,
-                 dropout: float = 0.1,
-                 activation: str = 'relu',
-                 norm_first: bool = False,
-                 rpe: Optional[dict] = None):
+    def __init__(self, embed_dims: int, num_heads: int,
+                 attn_drop: float = 0.0):
         super().__init__()
-        self.attn = IRPEAttention(
-            embed_dims, num_heads, attn_drop=dropout, rpe=rpe)
-        self.ffn = feedforward(embed_dims, feedforward_channels, dropout,
-                               activation)
-        self.norm1 = nn.LayerNorm(embed_dims)
-        self.norm2 = nn.LayerNorm(embed_dims)
-        self.drop1 = nn.Dropout(dropout)
-        self.drop2 = nn.Dropout(dropout)
-        self.norm_first = norm_first
+        if embed_dims % num_heads:
+            raise ValueError(f'd_model={embed_dims} is not divisible by '
+                             f'num_heads={num_heads}')
+        self.num_heads = num_heads
+        self.head_dim = embed_dims // num_heads
+        self.q_proj = nn.Linear(embed_dims, embed_dims)
+        self.k_proj = nn.Linear(embed_dims, embed_dims)
+        self.v_proj = nn.Linear(embed_dims, embed_dims)
+        self.out_proj = nn.Linear(embed_dims, embed_dims)
+        self.attn_drop = attn_drop
 
-    def forward(self, x: Tensor, height: int, width: int) -> Tensor:
-        if self.norm_first:
-            x = x + self.drop1(self.attn(self.norm1(x), height, width))
-            return x + self.drop2(self.ffn(self.norm2(x)))
-        x = self.norm1(x + self.drop1(self.attn(x, height, width)))
-        return self.norm2(x + self.drop2(self.ffn(x)))
+    def _split(self, x: Tensor) -> Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor,
+                need_weights: bool = False):
+        q = self._split(self.q_proj(query)) * self.head_dim**-0.5
+        k = self._split(self.k_proj(key))
+        v = self._split(self.v_proj(value))
+        attn = softmax_fp32(torch.matmul(q, k.transpose(-1, -2)))
+        weights = attn.mean(dim=1) if need_weights else None
+        if self.training and self.attn_drop > 0:
+            attn = F.dropout(attn, p=self.attn_drop)
+        out = torch.matmul(attn.to(v.dtype), v)
+        b, _, n, _ = out.shape
+        out = out.transpose(1, 2).reshape(b, n, -1)
+        return self.out_proj(out), weights

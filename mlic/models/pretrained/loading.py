@@ -36,7 +36,7 @@ import torch
 from mmengine.logging import print_log
 
 from mlic.registry import WEIGHT_INITIALIZERS
-from .checkpoint_converters import convert_state_dict
+from .converters import convert_state_dict
 
 ENV_DIR = 'MLIC_PRETRAINED_DIR'
 HF_PREFIXES = ('hf-hub:', 'timm/')
@@ -158,7 +158,8 @@ def read_state_dict(path: str, map_location='cpu') -> dict:
             from safetensors.torch import load_file
             state = load_file(path, device=str(map_location))
         else:
-            from mlic.utils.compat import allow_mmengine_checkpoints
+            from mlic.engine.checkpoint_allowlist import \
+                allow_mmengine_checkpoints
             allow_mmengine_checkpoints()
             state = torch.load(path, map_location=map_location,
                                weights_only=True)
@@ -243,7 +244,7 @@ class PretrainedWeights:
         prefix (str, optional): use only keys with this prefix (stripped).
         map_location: where tensors are read to.
         format (str): ``'auto'`` (from the keys and the module type) or one
-            of :data:`~.checkpoint_converters.CONVERTERS`.
+            of :data:`mlic.registry.WEIGHT_CONVERTERS`.
         strict (bool): fail when a weight of the module is not in the file.
     """
 

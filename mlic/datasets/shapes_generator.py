@@ -1,0 +1,275 @@
+"""The generator of the built-in dataset: procedural multi-label "shapes",
+rendered and written in COCO format (the dataset class is in
+:mod:`mlic.datasets.shapes`).
+
+Images hold 1-4 shapes of 12 classes, each of a random (saturated) colour,
+size, texture and a small rotation, possibly overlapping, on a cluttered
+background (muted colour gradients, noise, thin random strokes and blobs).
+Colour carries no class information, so a colour histogram cannot solve
+it; some classes differ only in outline (circle / ring, square / frame). A
+shape kept in an image stays at least 70% visible, so no label refers to an
+invisible object.
+
+The split is written to disk as JPEG images plus an ``instances_<split>.json``
+(one bbox and category per object) and read by :class:`CocoMultiLabel`, the
+same code that reads MS-COCO. Generation is deterministic: image ``i`` of a
+split depends only on (seed, split, i).
+
+Cache: ``$MLIC_DATA_CACHE`` if set, else ``~/.cache/mlic``; each version /
+seed / size gets its own folder, created atomically on first use (or by
+``python tools/misc/generate_shapes.py``).
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+
+import cv2
+import numpy as np
+
+
+SHAPE_CLASSES = ('circle', 'ring', 'square', 'frame', 'triangle', 'diamond',
+                 'bar', 'star', 'cross', 'crescent', 'heart', 'arrow')
+GENERATOR_VERSION = 3
+# Shapes are drawn upright up to this rotation (radians, about 25 deg).
+MAX_ROTATION = 0.44
+# Fraction of each shape's area that stays visible under later shapes.
+MIN_VISIBLE = 0.7
+DEFAULT_SPLITS = dict(train=4000, val=1000)
+_SPLIT_IDS = dict(train=1, val=2, test=3)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get('MLIC_DATA_CACHE') or osp.join(
+        osp.expanduser('~'), '.cache', 'mlic')
+
+
+def shapes_root(cache_dir=None, seed=0, image_size=128,
+                num_images=None) -> str:
+    """Folder of one generated dataset version."""
+    counts = dict(DEFAULT_SPLITS, **(num_images or {}))
+    tag = '_'.join(f'{k}{v}' for k, v in sorted(counts.items()))
+    return osp.join(cache_dir or default_cache_dir(),
+                    f'shapes_v{GENERATOR_VERSION}_seed{seed}_'
+                    f'{image_size}px_{tag}')
+
+
+# ----------------------------------------------------------------- drawing
+def _polygon(name, rng):
+    """Unit-size outline (points in [-1, 1]^2) of a polygonal class."""
+    if name in ('square', 'frame'):
+        return np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) * 0.8
+    if name == 'triangle':
+        a = np.deg2rad([90, 210, 330])
+        return np.stack([np.cos(a), -np.sin(a)], 1)
+    if name == 'diamond':
+        return np.array([[0, -1], [0.6, 0], [0, 1], [-0.6, 0]], float)
+    if name == 'bar':
+        return np.array([[-1, -0.3], [1, -0.3], [1, 0.3], [-1, 0.3]], float)
+    if name == 'star':
+        a = np.deg2rad(np.arange(10) * 36 - 90)
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
+        return np.stack([r * np.cos(a), r * np.sin(a)], 1)
+    if name == 'cross':
+        w = 0.3
+        return np.array([[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w],
+                         [w, 1], [-w, 1], [-w, w], [-1, w], [-1, -w],
+                         [-w, -w]], float)
+    if name == 'heart':
+        t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        x = 16 * np.sin(t)**3
+        y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) -
+              np.cos(4 * t))
+        pts = np.stack([x, y + 2], 1) / 17.0
+        return pts
+    if name == 'arrow':
+        return np.array([[-1, -0.25], [0.2, -0.25], [0.2, -0.65], [1, 0],
+                         [0.2, 0.65], [0.2, 0.25], [-1, 0.25]], float)
+    raise KeyError(name)
+
+
+def _shape_mask(name, size, cx, cy, radius, angle, rng):
+    """uint8 mask (0..255, anti-aliased) of one shape."""
+    mask = np.zeros((size, size), np.uint8)
+    shift = 4  # sub-pixel precision for cv2 drawing
+    scale = 1 << shift
+
+    def pts_to_int(pts):
+        c, s = np.cos(angle), np.sin(angle)
+        rot = pts @ np.array([[c, s], [-s, c]])
+        xy = rot * radius + np.array([cx, cy])
+        return np.round(xy * scale).astype(np.int32)
+
+    center = (int(round(cx * scale)), int(round(cy * scale)))
+    if name == 'circle':
+        cv2.circle(mask, center, int(radius * scale), 255, -1, cv2.LINE_AA,
+                   shift)
+    elif name == 'ring':
+        thick = max(2, int(radius * rng.uniform(0.25, 0.4)))
+        cv2.circle(mask, center, int((radius - thick / 2) * scale), 255,
+                   thick, cv2.LINE_AA, shift)
+    elif name == 'crescent':
+        cv2.circle(mask, center, int(radius * scale), 255, -1, cv2.LINE_AA,
+                   shift)
+        off = radius * 0.55
+        c2 = (int(round((cx + off * np.cos(angle)) * scale)),
+              int(round((cy + off * np.sin(angle)) * scale)))
+        cv2.circle(mask, c2, int(radius * 0.85 * scale), 0, -1, cv2.LINE_AA,
+                   shift)
+    elif name == 'frame':
+        thick = max(2, int(radius * rng.uniform(0.25, 0.35)))
+        pts = pts_to_int(_polygon(name, rng) * (1 - thick / (2 * radius)))
+        cv2.polylines(mask, [pts], True, 255, thick, cv2.LINE_AA, shift)
+    else:
+        cv2.fillPoly(mask, [pts_to_int(_polygon(name, rng))], 255,
+                     cv2.LINE_AA, shift)
+    return mask
+
+
+def _random_colour(rng, sat=(60, 256), val=(60, 256)):
+    hsv = np.array([[[rng.integers(0, 180), rng.integers(*sat),
+                      rng.integers(*val)]]], np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+
+
+def _background_colour(rng):
+    # Muted colours: shapes (saturated, see render_image) stay visible.
+    return _random_colour(rng, sat=(0, 90), val=(40, 220))
+
+
+def _background(size, rng):
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    c0, c1 = _background_colour(rng), _background_colour(rng)
+    a = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(a) * xx + np.sin(a) * yy)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    img += rng.normal(0, rng.uniform(2, 10), img.shape).astype(np.float32)
+    # Clutter: thin random strokes and small blobs, in any colour.
+    for _ in range(rng.integers(2, 7)):
+        colour = tuple(float(v) for v in _random_colour(rng))
+        n = rng.integers(2, 5)
+        pts = rng.uniform(-0.1, 1.1, (n, 2)) * size
+        cv2.polylines(img, [pts.astype(np.int32)], False, colour, 1,
+                      cv2.LINE_AA)
+    for _ in range(rng.integers(1, 5)):
+        colour = tuple(float(v) for v in _random_colour(rng))
+        c = tuple(int(v) for v in rng.uniform(0, size, 2))
+        axes = tuple(
+            int(v) for v in rng.uniform(1, max(2.0, size * 0.03), 2) + 1)
+        cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0, 360, colour,
+                    -1, cv2.LINE_AA)
+    return img
+
+
+def render_image(seed: int, split: str, index: int, size: int = 128):
+    """One image and its objects: (BGR uint8 image, [(class, bbox xywh)])."""
+    rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
+    img = _background(size, rng)
+    for _attempt in range(20):
+        n = int(rng.integers(1, 5))
+        objects = []
+        masks = []
+        for _ in range(n):
+            cls = int(rng.integers(len(SHAPE_CLASSES)))
+            radius = rng.uniform(0.15, 0.3) * size
+            cx, cy = rng.uniform(radius * 0.8, size - radius * 0.8, 2)
+            angle = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
+            if SHAPE_CLASSES[cls] in ('circle', 'ring'):
+                angle = 0.0
+            mask = _shape_mask(SHAPE_CLASSES[cls], size, cx, cy, radius,
+                               angle, rng)
+            objects.append(cls)
+            masks.append(mask)
+        # Later shapes cover earlier ones: every kept shape must keep at
+        # least MIN_VISIBLE of its area visible, otherwise draw a new layout.
+        covered = np.zeros((size, size), bool)
+        visible_ok = True
+        for mask in reversed(masks):
+            own = mask > 127
+            area = own.sum()
+            if area < 30 or (own & ~covered).sum() < MIN_VISIBLE * area:
+                visible_ok = False
+                break
+            covered |= own
+        if visible_ok:
+            break
+    else:  # no valid layout found: keep the shape drawn last (unoccluded)
+        objects, masks = objects[-1:], masks[-1:]
+    annotations = []
+    for cls, mask in zip(objects, masks):
+        colour = _random_colour(rng, sat=(140, 256), val=(140, 256))
+        texture = rng.normal(0, rng.uniform(2, 8),
+                             (size, size, 1)).astype(np.float32)
+        alpha = mask.astype(np.float32)[..., None] / 255.0
+        img = img * (1 - alpha) + (colour + texture) * alpha
+        ys, xs = np.nonzero(mask > 127)
+        bbox = [float(xs.min()), float(ys.min()),
+                float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+        annotations.append((cls, bbox, float((mask > 127).sum())))
+    return np.clip(img, 0, 255).astype(np.uint8), annotations
+
+
+def _render_and_save(args):
+    seed, split, index, size, img_dir = args
+    img, objs = render_image(seed, split, index, size)
+    name = f'{split}_{index:06d}.jpg'
+    cv2.imwrite(osp.join(img_dir, name), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return name, objs
+
+
+def generate_split(out_dir, split, num_images, seed=0, size=128,
+                   workers=None):
+    """Write ``out_dir/{split}/*.jpg`` and ``out_dir/instances_{split}.json``."""
+    img_dir = osp.join(out_dir, split)
+    os.makedirs(img_dir, exist_ok=True)
+    jobs = [(seed, split, i, size, img_dir) for i in range(num_images)]
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers > 1 and num_images >= 200:
+        with ProcessPoolExecutor(workers) as pool:
+            outputs = list(pool.map(_render_and_save, jobs, chunksize=64))
+    else:
+        outputs = [_render_and_save(job) for job in jobs]
+    images, annotations = [], []
+    for i, (name, objs) in enumerate(outputs):
+        images.append(dict(id=i + 1, file_name=name, width=size, height=size))
+        for cls, bbox, area in objs:
+            annotations.append(
+                dict(id=len(annotations) + 1, image_id=i + 1,
+                     category_id=cls + 1, bbox=bbox, area=area, iscrowd=0))
+    categories = [dict(id=i + 1, name=n, supercategory='shape')
+                  for i, n in enumerate(SHAPE_CLASSES)]
+    with open(osp.join(out_dir, f'instances_{split}.json'), 'w') as f:
+        json.dump(dict(images=images, annotations=annotations,
+                       categories=categories,
+                       info=dict(description='mlic built-in shapes',
+                                 version=GENERATOR_VERSION, seed=seed)), f)
+
+
+def ensure_shapes(cache_dir=None, seed=0, image_size=128, num_images=None,
+                  workers=None) -> str:
+    """Generate the dataset once (atomically); return its folder."""
+    counts = dict(DEFAULT_SPLITS, **(num_images or {}))
+    root = shapes_root(cache_dir, seed, image_size, num_images)
+    if osp.isfile(osp.join(root, 'DONE')):
+        return root
+    parent = osp.dirname(root)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.shapes_tmp_', dir=parent)
+    try:
+        for split, n in counts.items():
+            generate_split(tmp, split, n, seed, image_size, workers)
+        with open(osp.join(tmp, 'DONE'), 'w') as f:
+            f.write(json.dumps(dict(version=GENERATOR_VERSION, seed=seed,
+                                    image_size=image_size, counts=counts)))
+        try:
+            os.rename(tmp, root)  # atomic; another process may have won
+        except OSError:
+            if not osp.isfile(osp.join(root, 'DONE')):
+                raise
+    finally:
+        if osp.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root

@@ -1,0 +1,117 @@
+"""What an mmengine checkpoint may contain when loaded weights-only.
+
+torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine 0.10.x
+does not pass that argument, and its checkpoints hold a few non-tensor
+globals (numpy scalars/arrays/dtypes, mmengine's ``HistoryBuffer``,
+parameter-scheduler states). :func:`allow_mmengine_checkpoints`
+allow-lists exactly those, so that ``--resume``, ``load_from`` and
+``tools/test.py`` work while loading stays safe: nothing in the list can
+run code, and weights-only mode is never switched off.
+"""
+import functools
+
+import numpy as np
+import torch
+
+_ALLOWED = False
+
+
+def _numpy_safe_globals():
+    """numpy globals a pickled scalar/array/dtype refers to.
+
+    numpy 2 pickles under ``numpy._core``; numpy 1.x checkpoints refer to
+    ``numpy.core``. Both names map to the same (current) functions.
+    """
+    try:
+        multiarray = np._core.multiarray  # numpy >= 2
+    except AttributeError:  # pragma: no cover - numpy 1.x
+        multiarray = np.core.multiarray
+    entries = [np.dtype, np.ndarray]
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        entries.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        entries.append((multiarray.scalar, f'{module}.scalar'))
+    # Unpickling a dtype sets its state on an instance of the concrete
+    # dtype class (numpy.dtypes.Float64DType, ...), which must be allowed too.
+    kinds = [
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+        np.uint32, np.uint64, np.float16, np.float32, np.float64,
+        np.complex64, np.complex128, np.str_, np.bytes_, np.object_
+    ]
+    dtype_classes = []
+    for kind in kinds:
+        cls = type(np.dtype(kind))
+        if cls is not np.dtype and cls not in dtype_classes:
+            dtype_classes.append(cls)
+    for cls in dtype_classes:
+        entries.append(cls)
+        entries.append((cls, f'numpy.dtypes.{cls.__name__}'))
+    return entries
+
+
+@functools.lru_cache(maxsize=1)
+def _mmengine_classes():
+    """mmengine classes whose instances or methods a checkpoint refers to."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.optim.scheduler import param_scheduler
+
+    from .upstream import param_scheduler_base
+    base = param_scheduler_base()
+    schedulers = [
+        obj for obj in vars(param_scheduler).values()
+        if isinstance(obj, type) and issubclass(obj, base)
+    ]
+    return (HistoryBuffer, *schedulers)
+
+
+def checkpoint_getattr(obj, name):
+    """``getattr`` restricted to functions defined by allow-listed classes.
+
+    Pickle (protocol < 4) stores a function with a dotted qualified name,
+    such as ``HistoryBuffer.min`` or ``OneCycleParamScheduler._annealing_cos``,
+    as ``getattr(<class>, <name>)``; mmengine checkpoints hold such references
+    in the message hub and scheduler states. This stands in for ``getattr``
+    during weights-only loading and resolves exactly that pattern: ``obj`` must
+    be one of the allow-listed classes and the result a function that class
+    defines. Anything else is refused, so it cannot reach other objects.
+    """
+    import inspect
+    import pickle
+    if not any(obj is cls for cls in _mmengine_classes()):
+        raise pickle.UnpicklingError(
+            f'checkpoint asks for getattr on {obj!r}, which is not allowed')
+    if name.startswith('__'):
+        raise pickle.UnpicklingError(
+            f'checkpoint asks for {obj.__qualname__}.{name}, not allowed')
+    value = inspect.getattr_static(obj, name, None)
+    if isinstance(value, staticmethod):
+        value = value.__func__
+    if not (inspect.isfunction(value)
+            and value.__qualname__ == f'{obj.__qualname__}.{name}'):
+        raise pickle.UnpicklingError(
+            f'checkpoint asks for {obj.__qualname__}.{name}, which is not a '
+            'function of that class')
+    return getattr(obj, name)
+
+
+def mmengine_checkpoint_globals():
+    """The exact allow-list :func:`allow_mmengine_checkpoints` installs."""
+    return _numpy_safe_globals() + list(_mmengine_classes()) + [
+        (checkpoint_getattr, 'builtins.getattr')
+    ]
+
+
+def allow_mmengine_checkpoints():
+    """Allow-list the globals of mmengine checkpoints for weights-only load.
+
+    Idempotent. Called by :func:`mlic.engine.read_checkpoint` (every load
+    mlic makes) and by the tools' run set-up (:func:`mlic.utils.prepare_run`,
+    for the loads mmengine makes itself). ``import mlic`` does not call it:
+    it changes torch's allow-list for the whole process, which a library
+    should not do behind your back. To ``torch.load`` an mmengine
+    checkpoint in your own code, call it first (or use ``read_checkpoint``).
+    """
+    global _ALLOWED
+    if _ALLOWED:
+        return
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    _ALLOWED = True
