@@ -240,6 +240,38 @@ class MultiLabelInferencer:
             yield [self._result(item, s, topk)
                    for item, s in zip(chunk, scores)]
 
+    def attention(self, item, layer: int = -1) -> dict:
+        """One image's scores and the decoder's cross-attention maps.
+
+        Returns ``image`` (the network's input as an RGB uint8 array, after
+        the test pipeline's resize), ``scores`` ((C,) probabilities) and
+        ``maps`` ((C, H', W'): layer ``layer``'s attention of every label
+        query over the feature map, averaged over heads; each sums to 1).
+        The maps come from the head's own forward
+        (``QueryDecoderHead.attention_maps``).
+        """
+        from mmengine.dataset import pseudo_collate
+        head = self.model.head
+        if not hasattr(head, 'attention_maps'):
+            raise TypeError(f'{type(head).__name__} has no attention maps '
+                            '(a label-query head such as QueryDecoderHead '
+                            'has)')
+        prepared = self._prepare(expand_inputs(item)[0], 0)
+        packed = prepared['inputs'].clone()
+        data = self.model.data_preprocessor(pseudo_collate([prepared]),
+                                            False)
+        with torch.no_grad():
+            feats = self.model.extract_feat(data['inputs'])
+            scores = torch.sigmoid(head(feats))[0]
+            maps = head.attention_maps(feats)
+        if not -len(maps) <= layer < len(maps):
+            raise ValueError(f'layer={layer}: the decoder has {len(maps)} '
+                             'layers')
+        image = packed.permute(1, 2, 0).cpu().numpy()[..., ::-1]  # BGR->RGB
+        return dict(image=np.ascontiguousarray(image),
+                    scores=scores.float().cpu().numpy(),
+                    maps=maps[layer][0].float().cpu().numpy())
+
     def __call__(self, inputs, batch_size: int = 1,
                  topk: Optional[int] = None,
                  on_error: str = 'raise') -> List[dict]:

@@ -16,26 +16,13 @@ import argparse
 import json
 import os
 import os.path as osp
-import pickle
 
 import numpy as np
 
-from mlic.evaluation import calibrate_thresholds, multilabel_metrics
+from mlic.evaluation import (calibrate_thresholds, load_predictions,
+                             multilabel_metrics)
 
 SIX = ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')
-
-
-def read_predictions(path):
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'predictions file not found: {path} (write '
-                                'it with tools/test.py CONFIG CKPT --out FILE)')
-    with open(path, 'rb') as f:
-        data = pickle.load(f)
-    for key in ('scores', 'targets', 'classes'):
-        if key not in data:
-            raise KeyError(f'{path} has no {key!r}: expected the --out file '
-                           'of tools/test.py')
-    return data
 
 
 def calibrate(data, criterion='f1', default=0.5):
@@ -67,7 +54,7 @@ def main(argv=None):
     parser.add_argument('--default', type=float, default=0.5,
                         help='threshold of classes without positives')
     args = parser.parse_args(argv)
-    result = calibrate(read_predictions(args.preds), args.criterion,
+    result = calibrate(load_predictions(args.preds), args.criterion,
                        args.default)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w', encoding='utf-8') as f:

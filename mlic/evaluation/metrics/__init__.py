@@ -1,7 +1,8 @@
-from .multilabel import PER_CLASS_PREFIX, MLICMetric, format_per_class_table
+from .multilabel import (PER_CLASS_PREFIX, MLICMetric, format_per_class_table,
+                         load_predictions)
 from .voc_submission import VOCSubmissionWriter, write_voc_cls_results
 
 __all__ = [
     'MLICMetric', 'PER_CLASS_PREFIX', 'format_per_class_table',
-    'VOCSubmissionWriter', 'write_voc_cls_results'
+    'VOCSubmissionWriter', 'write_voc_cls_results', 'load_predictions'
 ]

@@ -151,3 +151,19 @@ def dump_results(path, scores, targets, results, classes):
                 classes=list(classes)), f)
     MMLogger.get_current_instance().info(
         f'Per-image scores of {len(results)} images saved to {path}')
+
+
+def load_predictions(path: str) -> dict:
+    """Read a ``tools/test.py --out`` file (what :func:`dump_results` wrote):
+    ``scores``, ``targets``, ``img_ids``, ``img_paths``, ``classes``."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'predictions file not found: {path} (write '
+                                'it with tools/test.py CONFIG CKPT --out FILE)')
+    with open(path, 'rb') as f:
+        data = pickle.load(f)
+    missing = [k for k in ('scores', 'targets', 'classes')
+               if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise KeyError(f'{path} has no {missing}: expected the --out file of '
+                       'tools/test.py')
+    return data

@@ -1,0 +1,86 @@
+"""One ONNX graph from images to multi-label probabilities.
+
+Input ``images``: float32, N x 3 x H x W, **RGB**, values 0-255 (the
+pixels, resized to the model's input size). Output ``scores``: N x C
+sigmoid probabilities. The config's data-preprocessor normalisation
+(mean, std, channel order) is inside the graph, and so are the backbone,
+the IRPE encoder (its bucket indices are constants of the H x W the graph
+is exported for) and the label-query decoder: nothing to re-implement on
+the deployment side.
+
+    python tools/deployment/export_onnx.py CONFIG CKPT --out model.onnx \
+        --dynamic-batch --verify
+
+    import onnxruntime as ort
+    session = ort.InferenceSession('model.onnx')
+    scores = session.run(['scores'], {'images': batch_rgb_float32})[0]
+"""
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class ScoresModel(nn.Module):
+    """RGB 0-255 images -> probabilities, normalisation included."""
+
+    def __init__(self, classifier: nn.Module, mean: Sequence[float],
+                 std: Sequence[float], model_wants_rgb: bool = True):
+        super().__init__()
+        self.classifier = classifier
+        self.register_buffer('mean', torch.tensor(
+            [float(m) for m in mean]).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(
+            [float(s) for s in std]).view(1, 3, 1, 1))
+        self.model_wants_rgb = model_wants_rgb
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images if self.model_wants_rgb else images.flip(1)
+        x = (x - self.mean) / self.std
+        feats = self.classifier.extract_feat(x)
+        return torch.sigmoid(self.classifier.head(feats))
+
+
+def scores_model(classifier: nn.Module) -> ScoresModel:
+    """Wrap a built mmpretrain ``ImageClassifier`` (eval mode), with the
+    mean/std of its own data preprocessor."""
+    pre = classifier.data_preprocessor
+    mean = pre.mean.view(-1).tolist() if getattr(pre, 'mean', None) \
+        is not None else [0.0, 0.0, 0.0]
+    std = pre.std.view(-1).tolist() if getattr(pre, 'std', None) \
+        is not None else [1.0, 1.0, 1.0]
+    # mmpretrain's preprocessor flips BGR input to RGB when to_rgb is set;
+    # its mean/std are then in RGB order. Without to_rgb the model was fed
+    # BGR, so the graph flips the RGB input back.
+    wants_rgb = bool(getattr(pre, 'to_rgb', False))
+    return ScoresModel(classifier, mean, std, wants_rgb).eval()
+
+
+def export_onnx(model: ScoresModel, path: str, shape: Tuple[int, int],
+                opset: int = 17, dynamic_batch: bool = False,
+                batch: int = 1) -> str:
+    """Trace ``model`` at ``shape`` (H, W) and write the ONNX file."""
+    dummy = torch.rand(batch, 3, int(shape[0]), int(shape[1])) * 255.0
+    axes = {'images': {0: 'batch'}, 'scores': {0: 'batch'}} \
+        if dynamic_batch else None
+    import warnings
+    with warnings.catch_warnings():
+        # shape checks of the model become constants of the trace: expected
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        torch.onnx.export(model, (dummy, ), path, input_names=['images'],
+                          output_names=['scores'], dynamic_axes=axes,
+                          opset_version=opset, dynamo=False)
+    return path
+
+
+def onnx_scores(path: str, images: np.ndarray,
+                session: Optional[object] = None) -> np.ndarray:
+    """Run the exported graph with onnxruntime (CPU)."""
+    import onnxruntime as ort
+    if session is None:
+        session = ort.InferenceSession(path,
+                                       providers=['CPUExecutionProvider'])
+    return session.run(['scores'],
+                       {'images': np.ascontiguousarray(images,
+                                                       dtype=np.float32)})[0]

@@ -1,0 +1,188 @@
+"""Attention maps, result plots, label statistics, TensorBoard logging and
+ONNX export, each run as a user runs it on a tiny trained model."""
+import csv
+import glob
+import json
+import os.path as osp
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, load_tool
+
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
+TINY_Q2L = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
+LOADERS = ['train_dataloader.num_workers=0',
+           'train_dataloader.persistent_workers=False']
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp('tiny_q2l')
+    load_tool('train').main([TINY_Q2L, '--work-dir', str(work),
+                             '--cfg-options', 'train_cfg.max_epochs=1']
+                            + LOADERS)
+    ckpt = str(work / 'epoch_1.pth')
+    preds = str(work / 'preds.pkl')
+    metrics = load_tool('test').main([TINY_Q2L, ckpt, '--work-dir',
+                                      str(work), '--out', preds,
+                                      '--per-class'])
+    with open(preds, 'rb') as f:
+        dumped = pickle.load(f)
+    return dict(work=work, ckpt=ckpt, preds=preds, metrics=metrics,
+                dumped=dumped)
+
+
+def _png(path):
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img is not None, f'{path} is not a readable PNG'
+    return img
+
+
+def test_attention_maps(trained, tmp_path):
+    images = trained['dumped']['img_paths'][:2]
+    out = tmp_path / 'att'
+    written = load_tool('visualization/vis_attention').main(
+        [TINY_Q2L, trained['ckpt']] + images + ['--out-dir', str(out),
+                                                '--topk', '3'])
+    assert len(written) == 2
+    assert sorted(osp.basename(p) for p in glob.glob(str(out / '*.png'))) \
+        == sorted(osp.splitext(osp.basename(p))[0] + '.png' for p in images)
+    # input + 3 panels of 2.6 in at 100 dpi, 3.0 in high
+    assert _png(written[0]).shape[:2] == (300, 1040)
+    named = load_tool('visualization/vis_attention').main(
+        [TINY_Q2L, trained['ckpt'], images[0], '--out-dir', str(out / 'n'),
+         '--labels', 'circle', 'star'])
+    assert _png(named[0]).shape[:2] == (300, 780)
+    # the maps are the head's own: one distribution per label query
+    from mlic.apis import MultiLabelInferencer
+    infer = MultiLabelInferencer(TINY_Q2L, trained['ckpt'], device='cpu')
+    att = infer.attention(images[0])
+    assert att['maps'].shape == (12, 2, 2)  # 32 px / stride 16
+    np.testing.assert_allclose(att['maps'].sum(axis=(1, 2)), 1.0, atol=1e-5)
+    row = trained['dumped']['img_paths'].index(images[0])
+    np.testing.assert_allclose(att['scores'],
+                               trained['dumped']['scores'][row], atol=1e-5)
+    assert att['image'].shape == (32, 32, 3)
+    with pytest.raises(ValueError, match='layer=5'):
+        infer.attention(images[0], layer=5)
+
+
+def test_plot_results(trained, tmp_path):
+    out = tmp_path / 'plots'
+    result = load_tool('analysis_tools/plot_results').main(
+        [trained['preds'], '--out-dir', str(out)])
+    for name in ('ap_per_class', 'pr_curves', 'score_hist'):
+        assert _png(out / f'{name}.png').ndim == 3
+        assert (out / f'{name}.csv').exists()
+    rows = list(csv.DictReader(open(out / 'ap_per_class.csv')))
+    by_class = {r['class']: r['AP'] for r in rows}
+    # the metric's per-class AP (tools/test.py --per-class wrote it)
+    written = json.load(open(trained['work'] / 'per_class_ap.json'))
+    for name, ap in written['AP'].items():
+        if ap is None:
+            assert by_class[name] == ''
+        else:
+            assert float(by_class[name]) == pytest.approx(ap, abs=1e-3)
+    assert float(by_class['mAP']) == pytest.approx(
+        trained['metrics']['mAP'], abs=1e-3)
+    assert result['mAP'] == pytest.approx(trained['metrics']['mAP'])
+    hist = list(csv.DictReader(open(out / 'score_hist.csv')))
+    targets = trained['dumped']['targets']
+    assert sum(int(h['positives']) for h in hist) == int((targets == 1).sum())
+    assert sum(int(h['negatives']) for h in hist) == int((targets == 0).sum())
+    pr = list(csv.DictReader(open(out / 'pr_curves.csv')))
+    assert len(pr) == 101 * sum(v is not None for v in written['AP'].values())
+
+
+def test_label_stats(trained, tmp_path):
+    out = tmp_path / 'stats'
+    result = load_tool('analysis_tools/label_stats').main(
+        [TINY_Q2L, '--split', 'val', '--out-dir', str(out), '--preds',
+         trained['preds']])
+    targets = (trained['dumped']['targets'] == 1).astype(int)
+    np.testing.assert_array_equal(result['freq'], targets.sum(axis=0))
+    np.testing.assert_array_equal(result['cooccurrence'],
+                                  targets.T @ targets)
+    present = targets.sum(axis=0) > 0
+    np.testing.assert_allclose(np.diag(result['conditional'])[present], 1.0)
+    i, j = np.argwhere(targets.T @ targets > 0)[0]
+    assert result['conditional'][i, j] == pytest.approx(
+        (targets[:, i] & targets[:, j]).sum() / targets[:, i].sum())
+    assert result['per_image'].sum() == len(targets)
+    for name in ('label_freq', 'labels_per_image', 'cooccurrence'):
+        assert _png(out / f'{name}.png').ndim == 3
+    # the predicted matrix beside the true one: twice as wide
+    assert _png(out / 'cooccurrence.png').shape[1] > \
+        1.8 * _png(out / 'cooccurrence.png').shape[0]
+    assert (out / 'cooccurrence_predicted_conditional.csv').exists()
+
+
+def test_tensorboard_is_one_config_line(tmp_path):
+    cfg = tmp_path / 'tb.py'
+    cfg.write_text(f'_base_ = [{TINY_Q2L!r}]\n'
+                   "visualizer = dict(vis_backends=[dict(type='LocalVis"
+                   "Backend'), dict(type='TensorboardVisBackend')])\n")
+    load_tool('train').main([str(cfg), '--work-dir', str(tmp_path / 'w'),
+                             '--cfg-options', 'train_cfg.max_epochs=1']
+                            + LOADERS)
+    events = glob.glob(str(tmp_path / 'w' / '*' / 'vis_data' / '**' /
+                           'events.out.tfevents.*'), recursive=True)
+    assert events, 'no TensorBoard event file'
+
+
+def test_onnx_export_matches_pytorch(trained, tmp_path):
+    out = str(tmp_path / 'demo.onnx')
+    image = trained['dumped']['img_paths'][0]
+    report = load_tool('deployment/export_onnx').main(
+        [TINY_Q2L, trained['ckpt'], '--out', out, '--dynamic-batch',
+         '--verify', image])
+    assert set(report) == {'random, batch 1', 'random, batch 3',
+                           f'image {image}'}
+    assert max(report.values()) <= 1e-4, report
+    import onnx
+    graph = onnx.load(out).graph
+    assert [i.name for i in graph.input] == ['images']
+    assert [o.name for o in graph.output] == ['scores']
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == 'batch' and [d.dim_value for d in dims[1:]] \
+        == [3, 32, 32]
+    # the file alone, as a deployment would run it, on the pipeline's pixels
+    from mlic.apis import MultiLabelInferencer
+    from mlic.deployment import onnx_scores
+    infer = MultiLabelInferencer(TINY_Q2L, trained['ckpt'], device='cpu')
+    rgb = cv2.resize(cv2.imread(image), (32, 32))[..., ::-1]
+    scores = onnx_scores(out, rgb.transpose(2, 0, 1)[None].astype(np.float32))
+    row = trained['dumped']['img_paths'].index(image)
+    np.testing.assert_allclose(scores[0], trained['dumped']['scores'][row],
+                               atol=1e-4)
+    del infer
+
+
+def test_onnx_export_of_the_paper_config(tmp_path):
+    """coco_r101_448.py, shrunk (ResNet-18, 64-d transformer, 64 px)."""
+    from mlic.registry import MODELS
+    from mlic.utils import load_config, register_all_modules
+    register_all_modules()
+    opts = {'model.backbone.depth': 18,
+            'model.backbone.init_cfg': None,
+            'model.neck.in_channels': 512, 'model.neck.embed_dims': 64,
+            'model.neck.feedforward_channels': 128, 'model.neck.feat_size': 2,
+            'model.head.in_channels': 64,
+            'model.head.feedforward_channels': 128}
+    config = osp.join(REPO, 'configs', 'q2l_irpe', 'coco_r101_448.py')
+    cfg = load_config(config, opts)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    ckpt = str(tmp_path / 'r18.pth')
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    args = [config, ckpt, '--out', str(tmp_path / 'r101.onnx'),
+            '--dynamic-batch', '--shape', '64', '64', '--verify',
+            '--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
+    report = load_tool('deployment/export_onnx').main(args)
+    assert set(report) == {'random, batch 1', 'random, batch 3'}
+    assert max(report.values()) <= 1e-4, report

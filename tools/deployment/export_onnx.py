@@ -1,0 +1,95 @@
+"""Export a trained model to ONNX: RGB images (0-255) in, probabilities out.
+
+    python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx
+        [--opset 17] [--dynamic-batch] [--shape H W] [--verify [IMAGE ...]]
+
+The graph: input ``images`` float32 N x 3 x H x W, RGB, 0-255; output
+``scores`` N x C sigmoid probabilities; normalisation inside. ``--shape``
+defaults to the size of the config's test pipeline. ``--verify`` runs
+onnxruntime on random inputs (batch 1, and 3 with --dynamic-batch) and on
+the real images given after it (through the config's test pipeline, as
+tools/test.py and tools/infer.py see them), and prints the largest
+difference to PyTorch's scores.
+"""
+import argparse
+
+import numpy as np
+import torch
+from mmengine.config import DictAction
+
+
+def test_size(cfg):
+    """(H, W) the config's test pipeline resizes to."""
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step.get('type') in ('Resize', 'mmpretrain.Resize'):
+            scale = step.get('scale')
+            if isinstance(scale, int):
+                return scale, scale
+            return int(scale[1]), int(scale[0])  # (w, h) in mmcv
+    raise ValueError('no Resize in the test pipeline: give --shape H W')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', required=True, help='the .onnx file')
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--dynamic-batch', action='store_true')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--verify', nargs='*', metavar='IMAGE',
+                        help='compare onnxruntime with PyTorch (random '
+                        'inputs and these images)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries (k=v)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mlic.apis import MultiLabelInferencer
+    from mlic.deployment import export_onnx, scores_model
+    from mlic.utils import load_config
+    cfg = load_config(args.config, args.cfg_options)
+    infer = MultiLabelInferencer(cfg, args.checkpoint, device='cpu')
+    model = scores_model(infer.model)
+    shape = tuple(args.shape) if args.shape else test_size(cfg)
+    export_onnx(model, args.out, shape, args.opset, args.dynamic_batch)
+    print(f'exported {args.out}: images N x 3 x {shape[0]} x {shape[1]} '
+          f'(RGB, 0-255) -> scores N x {infer.num_classes}'
+          + (' (dynamic N)' if args.dynamic_batch else ''))
+    report = {}
+    if args.verify is not None:
+        report = verify(args.out, model, infer, shape, args.dynamic_batch,
+                        args.verify)
+        for name, diff in report.items():
+            print(f'max |onnxruntime - PyTorch| {name}: {diff:.3g}')
+    return report
+
+
+def verify(path, model, infer, shape, dynamic_batch, images):
+    import onnxruntime as ort
+
+    from mlic.deployment import onnx_scores
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    rng = np.random.default_rng(0)
+    report = {}
+    for batch in ((1, 3) if dynamic_batch else (1, )):
+        x = rng.uniform(0, 255, (batch, 3) + tuple(shape)).astype(np.float32)
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x)).numpy()
+        report[f'random, batch {batch}'] = float(
+            np.abs(onnx_scores(path, x, session) - ref).max())
+    for image in images:
+        # the pipeline's resized pixels, as PyTorch sees them
+        prepared = infer._prepare(image, 0)['inputs']
+        rgb = prepared.flip(0).float().numpy()[None]
+        ref = np.array([infer([image])[0]['scores'][c]
+                        for c in infer.classes])
+        report[f'image {image}'] = float(
+            np.abs(onnx_scores(path, rgb, session)[0] - ref).max())
+    return report
+
+
+if __name__ == '__main__':
+    main()
