@@ -19,7 +19,8 @@ What it changes (each a defect of the plain Runner on a real run):
   augmentations as the uninterrupted one whatever the worker settings. Its
   ``dataset`` is then a ``SeededDataset`` (attributes pass through; the
   built dataset is ``.seeded_dataset``); evaluation loaders are unchanged.
-* A :class:`~mlic.engine.hooks.FiniteLossHook` is always registered;
+* A :class:`~mlic.engine.hooks.FiniteLossHook` is registered unless the
+  config switches it off (``default_hooks.finite_loss=None``);
   ``default_hooks.<name>=None`` switches any default hook off.
 * **CPU-only machines**: DDP with :class:`CPUDistributedDataParallel`, and
   an fp16 ``AmpOptimWrapper`` becomes bfloat16 autocast
@@ -160,7 +161,10 @@ class MLICRunner(Runner):
         check_runner_attributes(self)
         super().register_hooks(default_hooks, custom_hooks)
         from .hooks.finite_loss_hook import FiniteLossHook
-        if not any(isinstance(h, FiniteLossHook) for h in self.hooks):
+        switched_off = 'finite_loss' in (default_hooks or {}) and \
+            (default_hooks or {})['finite_loss'] is None
+        if not switched_off and not any(
+                isinstance(h, FiniteLossHook) for h in self.hooks):
             self.register_hook(FiniteLossHook())
 
     # -- loading --------------------------------------------------------

@@ -329,3 +329,17 @@ def test_two_runs_in_one_second_do_not_share_a_message_hub(tmp_path):
     a, b = runners
     assert a.experiment_name != b.experiment_name
     assert a.message_hub is not b.message_hub
+
+
+def test_finite_loss_hook_is_on_unless_switched_off(tmp_path):
+    from mlic.utils import register_all_modules
+    register_all_modules()
+    kinds = []
+    for off in (False, True):
+        opts = {'default_hooks.finite_loss': None} if off else None
+        cfg = load_config(TINY_CFG, opts, str(tmp_path / str(off)))
+        prepare_run(cfg)
+        runner = build_runner(cfg)
+        kinds.append(sum(isinstance(h, FiniteLossHook)
+                         for h in runner.hooks))
+    assert kinds == [1, 0]

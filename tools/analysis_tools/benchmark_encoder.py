@@ -36,42 +36,20 @@ RPES = {
 }
 
 
-def _malloc_in_use():
-    """Bytes glibc's malloc has handed out and not taken back."""
-    import ctypes
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t)
-                    for name in ('arena', 'ordblks', 'smblks', 'hblks',
-                                 'hblkhd', 'usmblks', 'fsmblks', 'uordblks',
-                                 'fordblks', 'keepcost')]
-
-    libc = ctypes.CDLL('libc.so.6')
-    libc.mallinfo2.restype = MallInfo2
-
-    def in_use():
-        info = libc.mallinfo2()
-        return info.uordblks + info.hblkhd
-
-    return in_use
-
-
-def _cpu_peak_tracker(in_use):
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class PeakTracker(TorchDispatchMode):
-        """Samples malloc's in-use bytes after every operator."""
-
-        def __init__(self):
-            super().__init__()
-            self.peak = in_use()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            self.peak = max(self.peak, in_use())
-            return out
-
-    return PeakTracker()
+def _memory_helpers():
+    """mlic.utils.memory, or (no mmengine on a bare GPU box) that file."""
+    try:
+        from mlic.utils import memory
+        return memory
+    except ImportError:
+        import importlib.util
+        path = osp.join(
+            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+            'mlic', 'utils', 'memory.py')
+        spec = importlib.util.spec_from_file_location('_mlic_memory', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
 
 def _import_blocks():
@@ -142,9 +120,10 @@ def worker(spec):
         sync()
         mem = torch.cuda.max_memory_allocated() - before
     else:
-        in_use = _malloc_in_use()
+        memory = _memory_helpers()
+        in_use = memory.malloc_in_use()
         before = in_use()
-        tracker = _cpu_peak_tracker(in_use)
+        tracker = memory.cpu_peak_tracker(in_use)
         with tracker:
             step()
         mem = tracker.peak - before

@@ -39,17 +39,6 @@ DATASET_SIZES = {  # (train images, validation images) per epoch
 }
 
 
-def _benchmark_encoder_helpers():
-    """The CPU memory helpers of benchmark_encoder.py (beside this file)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        '_mlic_benchmark_encoder',
-        osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_encoder.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module._cpu_peak_tracker, module._malloc_in_use
-
-
 def _dataset_of(config):
     name = osp.basename(config)
     for key in DATASET_SIZES:
@@ -77,7 +66,7 @@ def _build(config):
 def worker(config, batch):
     """One process: step memory at this batch (fp32), params and FLOPs."""
     import torch
-    _cpu_peak_tracker, _malloc_in_use = _benchmark_encoder_helpers()
+    from mlic.utils.memory import cpu_peak_tracker, malloc_in_use
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     cfg, model, size = _build(config)
@@ -87,9 +76,9 @@ def worker(config, batch):
     x = torch.randn(batch, 3, size, size)
     samples = [DataSample().set_gt_label([0, 1]) for _ in range(batch)]
     model.train()
-    in_use = _malloc_in_use()
+    in_use = malloc_in_use()
     before = in_use()
-    tracker = _cpu_peak_tracker(in_use)
+    tracker = cpu_peak_tracker(in_use)
     with tracker:
         loss = sum(model(x, samples, mode='loss').values())
         loss.backward()
