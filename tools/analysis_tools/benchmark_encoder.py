@@ -36,40 +36,36 @@ RPES = {
 }
 
 
-def _memory_helpers():
-    """mlic.utils.memory, or (no mmengine on a bare GPU box) that file."""
+def _load_mlic_part(name, relpath, package=False):
+    """``mlic.<name>``; without mmengine installed (a bare GPU box) the
+    pure-PyTorch file(s) at mlic/<relpath> are loaded on their own."""
+    import importlib
     try:
-        from mlic.utils import memory
-        return memory
+        return importlib.import_module(f'mlic.{name}')
     except ImportError:
         import importlib.util
         path = osp.join(
             osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-            'mlic', 'utils', 'memory.py')
-        spec = importlib.util.spec_from_file_location('_mlic_memory', path)
+            'mlic', *relpath.split('/'))
+        alias = '_mlic_' + name.replace('.', '_')
+        if package:
+            spec = importlib.util.spec_from_file_location(
+                alias, osp.join(path, '__init__.py'),
+                submodule_search_locations=[path])
+        else:
+            spec = importlib.util.spec_from_file_location(alias, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[alias] = module
         spec.loader.exec_module(module)
         return module
+
+
+def _memory_helpers():
+    return _load_mlic_part('utils.memory', 'utils/memory.py')
 
 
 def _import_blocks():
-    """mlic.models.layers; without mmengine installed (a bare GPU box), the
-    pure-PyTorch layer files are loaded on their own."""
-    try:
-        from mlic.models import layers
-        return layers
-    except ImportError:
-        import importlib.util
-        folder = osp.join(
-            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-            'mlic', 'models', 'layers')
-        spec = importlib.util.spec_from_file_location(
-            '_mlic_blocks', osp.join(folder, '__init__.py'),
-            submodule_search_locations=[folder])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules['_mlic_blocks'] = module
-        spec.loader.exec_module(module)
-        return module
+    return _load_mlic_part('models.layers', 'models/layers', package=True)
 
 
 def worker(spec):
