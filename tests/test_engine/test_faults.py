@@ -343,3 +343,13 @@ def test_finite_loss_hook_is_on_unless_switched_off(tmp_path):
         kinds.append(sum(isinstance(h, FiniteLossHook)
                          for h in runner.hooks))
     assert kinds == [1, 0]
+
+
+def test_print_lr_schedule_command_line_overrides(capsys):
+    script = load_tool('analysis_tools/print_lr_schedule')
+    lrs = script.main([osp.join(REPO, 'configs', 'q2l_irpe',
+                                'coco_r101_448.py'), '--iters-per-epoch', '5',
+                       '--cfg-options', 'optim_wrapper.optimizer.lr=2e-4',
+                       'train_cfg.max_epochs=3'])
+    assert len(lrs) == 15 and max(lrs) == pytest.approx(2e-4)
+    assert 'peak 2.000e-04' in capsys.readouterr().out

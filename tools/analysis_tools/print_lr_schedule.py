@@ -1,7 +1,7 @@
 """Print the learning rate a config's scheduler gives over training.
 
     python tools/analysis_tools/print_lr_schedule.py CONFIG \
-        [--iters-per-epoch N] [--points 21]
+        [--iters-per-epoch N] [--points 21] [--cfg-options k=v ...]
 
 Steps the config's optimizer and ``param_scheduler`` exactly as the Runner
 does (no model, no data: one dummy parameter) and prints the learning rate
@@ -55,13 +55,18 @@ def lr_curve(cfg, iters_per_epoch: int):
 
 
 def main(argv=None):
-    from mmengine.config import Config
+    from mmengine.config import Config, DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--iters-per-epoch', type=int)
     parser.add_argument('--points', type=int, default=21)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. '
+                        'optim_wrapper.optimizer.lr=1e-4 train_cfg.max_epochs=20')
     args = parser.parse_args(argv)
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     iters = args.iters_per_epoch or math.ceil(
         82783 / (6 * cfg.train_dataloader.batch_size))
     lrs = lr_curve(cfg, iters)

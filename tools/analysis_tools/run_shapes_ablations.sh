@@ -5,7 +5,7 @@
 #   ONLY="shapes_enc_none shapes_loss_bce": run just these configs.
 #   Example (12-epoch schedule):
 #     bash tools/analysis_tools/run_shapes_ablations.sh work_dirs/abl 1 \
-#         --cfg-options train_cfg.max_epochs=12 param_scheduler.0.end=12
+#         --cfg-options train_cfg.max_epochs=12
 set -u
 ROOT=${1:-work_dirs/ablations}
 PARALLEL=${2:-1}
