@@ -196,7 +196,18 @@ def measure(cfg, args):
         phases_ms=phases, peak_memory_bytes=memory,
         infer_ms=infer_ms, infer_img_s=infer_batch / infer_ms * 1000.0,
         batch=args.batch, infer_batch=infer_batch,
-        dtype=args.amp or 'fp32', device=str(device))
+        dtype=_dtype_label(optim_cfg), device=str(device))
+
+
+def _dtype_label(optim_cfg):
+    """What the step really computes in (the config's or --amp's AMP)."""
+    kind = optim_cfg.get('type', 'OptimWrapper')
+    if kind == 'CPUAmpOptimWrapper':
+        return 'bf16 autocast'
+    if kind == 'AmpOptimWrapper':
+        dtype = str(optim_cfg.get('dtype', None) or 'float16')
+        return 'bf16 autocast' if 'bfloat16' in dtype else 'fp16 autocast'
+    return 'fp32'
 
 
 def _peak_memory(step, device):
