@@ -71,17 +71,18 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.utils import ProgressBar
 
-    from mlic.apis import MultiLabelInferencer
+    from mlic.apis import MultiLabelInferencer, expand_inputs
     from mlic.utils import check_file_exists
     check_file_exists(args.checkpoint, 'checkpoint')
     check_file_exists(args.thr_file, 'threshold file given to --thr-file')
     thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
                                  device=args.device, thresholds=thresholds)
-    total = infer.count(args.inputs)
+    items = expand_inputs(args.inputs)  # folders walked once
+    total = len(items)
     bar = ProgressBar(total, file=sys.stderr)
     results, skipped = [], []
-    for batch in infer.iter_batches(args.inputs, args.batch_size,
+    for batch in infer.iter_batches(items, args.batch_size,
                                     topk=args.topk, on_error='skip'):
         results.extend(batch)
         new = infer.skipped[len(skipped):]

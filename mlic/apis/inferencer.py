@@ -283,10 +283,6 @@ class MultiLabelInferencer:
             results.extend(batch)
         return results
 
-    def count(self, inputs) -> int:
-        """How many images ``inputs`` stands for (folders expanded)."""
-        return len(expand_inputs(inputs))
-
 
 __all__ = ['MultiLabelInferencer', 'list_images', 'expand_inputs',
            'IMAGE_EXTENSIONS']

@@ -104,8 +104,19 @@ def _truncated(path, size, err):
             f'checkpoint.{_siblings(path)}')
 
 
-def _strip_prefix(state_dict: Dict[str, torch.Tensor]):
-    return {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
+DDP_PREFIX = ((r'^module\.', ''), )
+
+
+def revise_keys(state_dict: Dict[str, torch.Tensor],
+                revisions=DDP_PREFIX) -> dict:
+    """Keys rewritten by ``(pattern, replacement)`` pairs (mmengine's
+    ``revise_keys``); by default a DDP ``module.`` prefix is removed."""
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, repl in revisions:
+            key = re.sub(pattern, repl, key)
+        out[key] = value
+    return out
 
 
 def state_dict_of(checkpoint) -> dict:
@@ -117,7 +128,7 @@ def state_dict_of(checkpoint) -> dict:
         raise CheckpointError(
             f'checkpoint holds a {type(checkpoint).__name__}, not a state '
             'dict')
-    return _strip_prefix(checkpoint)
+    return revise_keys(checkpoint)
 
 
 def state_dict_mismatch(model: torch.nn.Module, state_dict: dict) -> dict:

@@ -29,8 +29,8 @@ What it changes (each a defect of the plain Runner on a real run):
 :func:`build_runner` is what the tools call.
 """
 import copy
+import itertools
 import random
-import re
 
 import numpy as np
 import torch
@@ -42,11 +42,12 @@ from mlic.registry import DATASETS, RUNNERS
 from .cpu import cpu_optim_wrapper_cfg, wrap_model_for_cpu
 from .upstream import (check_runner_attributes, mark_runner_loaded,
                        runner_resume_state, set_runner_load_from)
-from .checkpoint import (CheckpointError, atomic_replace,
+from .checkpoint import (DDP_PREFIX, CheckpointError, atomic_replace,
                          check_state_dict_fits, describe_mismatch,
                          find_latest_checkpoint, non_finite_tensors,
                          read_checkpoint, remove_stale_temporaries,
                          state_dict_mismatch, temporary_name)
+from .checkpoint import revise_keys as rename_keys  # the argument's name
 
 _MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
                            'param_scheduler', 'checkpoint')
@@ -74,15 +75,6 @@ def restore_rng_state(state: dict) -> None:
     if cuda is not None and torch.cuda.is_available() and \
             len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
-
-
-def _revise(state_dict, revise_keys):
-    out = {}
-    for key, value in state_dict.items():
-        for pattern, repl in revise_keys:
-            key = re.sub(pattern, repl, key)
-        out[key] = value
-    return out
 
 
 @RUNNERS.register_module()
@@ -173,7 +165,7 @@ class MLICRunner(Runner):
             else self.model
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
-                        revise_keys=[(r'^module\.', '')]):
+                        revise_keys=DDP_PREFIX):
         checkpoint = read_checkpoint(filename, map_location=map_location)
         if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
             checkpoint = dict(state_dict=checkpoint)
@@ -182,14 +174,14 @@ class MLICRunner(Runner):
                    and not self._mlic_resuming and not strict)
         if not partial:
             check_state_dict_fits(
-                model, _revise(checkpoint['state_dict'], revise_keys),
+                model, rename_keys(checkpoint['state_dict'], revise_keys),
                 filename,
                 how_to_skip=None if self._mlic_resuming else PARTIAL_LOAD_HINT)
         if self._mlic_resuming:
             self._mlic_rng_state = checkpoint.get('meta', {}).get(
                 'rng_state', None)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        state_dict = _revise(checkpoint['state_dict'], revise_keys)
+        state_dict = rename_keys(checkpoint['state_dict'], revise_keys)
         if partial:
             diff = state_dict_mismatch(model, state_dict)
             bad = {k for k, _, _ in diff['shape']}
@@ -274,7 +266,7 @@ class MLICRunner(Runner):
             raise
 
 
-_RUNS_IN_PROCESS = []
+_RUNS_IN_PROCESS = itertools.count(1)
 
 
 def unique_experiment_name(cfg) -> str:
@@ -289,8 +281,7 @@ def unique_experiment_name(cfg) -> str:
     import os.path as osp
     stem = osp.splitext(osp.basename(cfg.filename))[0] if cfg.filename \
         else 'mlic'
-    _RUNS_IN_PROCESS.append(stem)
-    k = len(_RUNS_IN_PROCESS)
+    k = next(_RUNS_IN_PROCESS)
     return stem if k == 1 else f'{stem}-run{k}'
 
 

@@ -64,6 +64,20 @@ def check_num_classes(cfg):
         'data_preprocessor.num_classes=N.')
 
 
+def pipeline_resize(pipeline):
+    """(H, W) the first ``Resize`` of a pipeline config resizes to, or None.
+
+    mmcv's ``scale`` is (W, H), or one int for a square.
+    """
+    for step in pipeline or []:
+        if step.get('type') in ('Resize', 'mmpretrain.Resize'):
+            scale = step.get('scale')
+            if isinstance(scale, int):
+                return scale, scale
+            return int(scale[1]), int(scale[0])
+    return None
+
+
 def check_file_exists(path, what):
     """A clear error for a missing input file named on the command line."""
     if path is None:

@@ -66,12 +66,9 @@ def _options(text):
 
 
 def _train_size(cfg):
-    for step in cfg.train_dataloader.dataset.get('pipeline', []):
-        if step.get('type') == 'Resize':
-            scale = step.get('scale')
-            return (scale, scale) if isinstance(scale, int) else \
-                (int(scale[1]), int(scale[0]))
-    return (224, 224)
+    from mlic.utils import pipeline_resize
+    return pipeline_resize(cfg.train_dataloader.dataset.get(
+        'pipeline', [])) or (224, 224)
 
 
 def _random_batch(cfg, batch, num_classes, seed=0):

@@ -35,9 +35,8 @@ def dataset_labels(cfg, split):
     if not loader:
         raise KeyError(f'the config has no {SPLITS[split]} (--split {split})')
     ds_cfg = copy.deepcopy(loader['dataset'])
-    ds_cfg['pipeline'] = []  # labels only: no image is read
 
-    def strip(c):
+    def strip(c):  # labels only: no image is read
         c['pipeline'] = []
         for sub in c.get('datasets', []) or []:
             strip(sub)

@@ -20,13 +20,11 @@ from mmengine.config import DictAction
 
 def test_size(cfg):
     """(H, W) the config's test pipeline resizes to."""
-    for step in cfg.test_dataloader.dataset.pipeline:
-        if step.get('type') in ('Resize', 'mmpretrain.Resize'):
-            scale = step.get('scale')
-            if isinstance(scale, int):
-                return scale, scale
-            return int(scale[1]), int(scale[0])  # (w, h) in mmcv
-    raise ValueError('no Resize in the test pipeline: give --shape H W')
+    from mlic.utils import pipeline_resize
+    size = pipeline_resize(cfg.test_dataloader.dataset.pipeline)
+    if size is None:
+        raise ValueError('no Resize in the test pipeline: give --shape H W')
+    return size
 
 
 def parse_args(argv=None):
