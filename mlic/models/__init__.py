@@ -2,10 +2,13 @@
 the layers they are built of (``layers``) and pretrained-weight loading
 (``pretrained``).
 
-mmpretrain's backbones, ``ImageClassifier`` and data preprocessor are used
-as they are, through the registry.
+mmpretrain's backbones and data preprocessor are used as they are, through
+the registry; ``MultiLabelClassifier`` is mmpretrain's ``ImageClassifier``
+with a channels-last option.
 """
 from . import layers, pretrained  # noqa: F401
+from .averaged import MultiTensorEMA  # noqa: F401
+from .classifier import MultiLabelClassifier  # noqa: F401
 from .heads import QueryDecoderHead  # noqa: F401
 from .losses import AsymmetricPolynomialLoss  # noqa: F401
 from .necks import IRPETransformerEncoder  # noqa: F401

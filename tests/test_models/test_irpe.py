@@ -243,6 +243,31 @@ def test_autocast_softmax_in_fp32(dtype):
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
 
 
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_bucket_gather_and_scatter_run_in_float32(dtype):
+    """Half-precision q, k and weights: the q/k gather (backward: an atomic
+    scatter-add on GPUs) and the value scatter-add work in float32, and the
+    table gradients equal the float32 computation's."""
+    torch.manual_seed(0)
+    rpe = ImageRPE(2, 8, on='qkv')
+    q, k = torch.randn(2, 2, 20, 8), torch.randn(2, 2, 20, 8)
+    attn = torch.rand(2, 2, 20, 20).softmax(-1)
+    grads = {}
+    for kind in (dtype, torch.float32):
+        rpe.zero_grad()
+        term = rpe.qk_term(q.to(kind), k.to(kind), 4, 5)
+        value = rpe.value_term(attn.to(kind), 4, 5)
+        assert term.dtype == torch.float32 and value.dtype == torch.float32
+        (term.sum() + value.square().sum()).backward()
+        grads[kind] = [t.grad.clone() for t in (rpe.table_q, rpe.table_k,
+                                                rpe.table_v)]
+    ref = rpe.qk_term(q.double(), k.double(), 4, 5)
+    torch.testing.assert_close(rpe.qk_term(q.to(dtype), k.to(dtype), 4, 5)
+                               .double(), ref, rtol=0.02, atol=0.02)
+    for low, full in zip(grads[dtype], grads[torch.float32]):
+        assert (low - full).norm() < 0.02 * full.norm()
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(method='manhattan'), "unknown method 'manhattan'"),
     (dict(mode='additive'), "unknown mode 'additive'"),

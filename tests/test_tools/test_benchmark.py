@@ -51,3 +51,87 @@ def test_benchmark_amp_on_cpu_is_bf16_and_cuda_needs_a_gpu(tmp_path):
         with pytest.raises(RuntimeError, match='no GPU'):
             load_tool('analysis_tools/benchmark').main(
                 [TINY_Q2L, '--device', 'cuda'])
+
+
+STAND_IN_Q2L = '''
+import torch
+import torch.nn as nn
+import torchvision.models.utils  # the old module the real code imports
+
+
+class Net(nn.Module):
+    def __init__(self, num_class):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, num_class)
+        self.frozen = nn.Linear(2, 2).requires_grad_(False)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def build_q2l(args):
+    import torchvision
+    # as the real Backbone: asks for downloaded weights
+    backbone = torchvision.models.resnet101(pretrained=True)
+    assert backbone.fc.weight.shape == (1000, 2048)
+    assert args.hidden_dim == 2048 and args.dec_layers == 2
+    net = Net(args.num_class)
+    net.img_size = args.img_size
+    return net
+'''
+
+
+def test_compare_query2label_times_the_official_model_in_the_same_step(
+        tmp_path, monkeypatch):
+    """With a stand-in for the official code: its model is built through
+    build_q2l with main_mlc's defaults, trained with the config's loss, and
+    the import shims are undone afterwards."""
+    import sys
+
+    import torch
+    import torchvision
+    root = tmp_path / 'query2labels'
+    (root / 'lib' / 'models').mkdir(parents=True)
+    (root / 'lib' / 'models' / '__init__.py').write_text('')
+    (root / 'lib' / 'models' / 'query2label.py').write_text(STAND_IN_Q2L)
+    tool = load_tool('analysis_tools/compare_query2label')
+    resnet101 = torchvision.models.resnet101
+    out = tmp_path / 'cmp.json'
+    results = tool.main(['--q2l-root', str(root), '--config', TINY_Q2L,
+                         '--steps', '1', '--warmup', '0', '--batch', '2',
+                         '--json', str(out)])
+    names = [r['variant'] for r in results]
+    assert names == ['official Q2L, its step', "official Q2L, mlic's step",
+                     'mlic tiny_q2l.py', 'mlic + Q2L backbone handling']
+    assert json.loads(out.read_text())['results'][0]['variant'] == names[0]
+    assert results[0]['train_time_ratio'] == 1.0
+    for r in results:
+        assert r['train_ms'] > 0 and r['infer_img_s'] > 0
+    # everything the shims touched is back
+    assert torchvision.models.resnet101 is resnet101
+    assert 'models.query2label' not in sys.modules
+    assert 'torchvision.models.utils' not in sys.modules
+    assert str(root / 'lib') not in sys.path
+
+    # the stand-in's logits go through the config's loss (APL), unchanged
+    from mmpretrain.structures import DataSample
+
+    from mlic.registry import MODELS
+    from mlic.utils import load_config
+    cfg = load_config(TINY_Q2L)
+    net = tool.build_official(str(root), 12, 32)
+    assert net.img_size == 32 and net.fc.out_features == 12
+    model = tool.external_classifier(net, cfg)
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    samples = [DataSample().set_gt_label([1, 3]).set_gt_score(
+        torch.eye(12)[[1, 3]].sum(0)), DataSample().set_gt_label(
+            [0]).set_gt_score(torch.eye(12)[0])]
+    loss = model(x, samples, mode='loss')['loss']
+    target = torch.stack([s.gt_score for s in samples])
+    apl = MODELS.build(cfg.model.head.loss)
+    torch.testing.assert_close(loss, apl(net(x), target, avg_factor=2))
+
+    with pytest.raises(FileNotFoundError, match='no lib/models/query2label'):
+        tool.build_official(str(tmp_path), 12, 32)

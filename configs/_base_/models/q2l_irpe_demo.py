@@ -5,7 +5,8 @@
 _base_ = ['../losses.py']
 d_model = 128
 model = dict(
-    type='ImageClassifier',
+    type='MultiLabelClassifier',
+    channels_last=True,  # NHWC for the CNN: same values, faster
     backbone=dict(
         type='ResNet',
         depth=18,

@@ -8,7 +8,10 @@
 _base_ = ['../losses.py']
 d_model = 2048
 model = dict(
-    type='ImageClassifier',
+    type='MultiLabelClassifier',
+    # NHWC layout for the CNN: same values, faster convolutions
+    # (docs/model_zoo.md "Speed").
+    channels_last=True,
     backbone=dict(
         type='ResNet',
         depth=101,

@@ -35,6 +35,9 @@ class DualEMAHook(EMAHook):
         decay (float): EMA decay per iteration (Query2Label: 0.9997).
         update_buffers (bool): average BatchNorm running statistics too
             (otherwise they are copied from the raw model).
+        ema_type (str): the averaged model; default mlic's
+            ``MultiTensorEMA`` (mmengine's ``ExponentialMovingAverage``,
+            the same values, one multi-tensor update per step).
         **kwargs: ``begin_iter``, ``begin_epoch``, ``strict_load`` and the
             other arguments of mmengine's ``EMAHook``.
     """
@@ -43,7 +46,7 @@ class DualEMAHook(EMAHook):
                  **kwargs):
         if not 0.0 < decay < 1.0:
             raise ValueError(f'DualEMAHook: decay={decay} must be in (0, 1)')
-        kwargs.setdefault('ema_type', 'ExponentialMovingAverage')
+        kwargs.setdefault('ema_type', 'MultiTensorEMA')
         super().__init__(momentum=1.0 - decay, update_buffers=update_buffers,
                          **kwargs)
         self.decay = decay

@@ -112,9 +112,12 @@ class IRPEAttention(nn.Module):
 class MultiheadAttentionWithMaps(nn.Module):
     """Multi-head attention (query, key/value) that can return its weights.
 
-    Weights are formed explicitly (the label-query cross-attention is small:
-    C queries x L tokens), so the maps a caller asks for are the very
-    weights the forward pass used.
+    With ``need_weights=True`` the weights are formed explicitly (softmax
+    in float32), so the maps a caller asks for are the very weights the
+    forward pass used; without, the same attention runs as one
+    ``F.scaled_dot_product_attention`` call (fused kernels, float32
+    accumulation), checked against the explicit path in
+    tests/test_models/test_layers.py.
     """
 
     def __init__(self, embed_dims: int, num_heads: int,
@@ -137,14 +140,21 @@ class MultiheadAttentionWithMaps(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 need_weights: bool = False):
-        q = self._split(self.q_proj(query)) * self.head_dim**-0.5
+        q = self._split(self.q_proj(query))
         k = self._split(self.k_proj(key))
         v = self._split(self.v_proj(value))
+        if not need_weights:
+            out = F.scaled_dot_product_attention(
+                q, k, v,
+                dropout_p=self.attn_drop if self.training else 0.0)
+            return self._merge(out), None
+        q = q * self.head_dim**-0.5
         attn = softmax_fp32(torch.matmul(q, k.transpose(-1, -2)))
         weights = attn.mean(dim=1) if need_weights else None
         if self.training and self.attn_drop > 0:
             attn = F.dropout(attn, p=self.attn_drop)
-        out = torch.matmul(attn.to(v.dtype), v)
+        return self._merge(torch.matmul(attn.to(v.dtype), v)), weights
+
+    def _merge(self, out: Tensor) -> Tensor:
         b, _, n, _ = out.shape
-        out = out.transpose(1, 2).reshape(b, n, -1)
-        return self.out_proj(out), weights
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, -1))

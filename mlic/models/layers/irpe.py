@@ -203,7 +203,10 @@ class ImageRPE(nn.Module):
 
         ``q`` and ``k`` are (B, heads, L, d) and already multiplied by the
         scale s (as the reference does); bias mode ignores them and returns
-        bK[b(i,j)] + bQ[b(j,i)]. Returns (B or 1, heads, L, L).
+        bK[b(i,j)] + bQ[b(j,i)]. Returns (B or 1, heads, L, L), in at least
+        float32: the gather (whose backward is a scatter-add, atomic on GPUs)
+        runs in float32 also under fp16/bf16 autocast, where half-precision
+        atomics are slow and lossy.
         """
         sets = self.index_sets(height, width, q.device)
         term = None
@@ -214,6 +217,7 @@ class ImageRPE(nn.Module):
             if self.mode == 'contextual':
                 # (B, h, L, d) @ (h|1, d, nb) -> (B, h, L, nb), then gather.
                 proj = torch.matmul(x, table.to(x.dtype).transpose(-1, -2))
+                proj = proj.to(torch.promote_types(proj.dtype, torch.float32))
                 shape = proj.shape[:-1] + (proj.shape[-2], )
                 part = sum(
                     torch.gather(proj, -1, ids.expand(shape)) for ids in sets)
@@ -227,11 +231,13 @@ class ImageRPE(nn.Module):
     def value_term(self, attn: Tensor, height: int, width: int) -> Tensor:
         """sum_j a_ij rV[b(i,j)] for attention weights (B, h, L, L).
 
-        The weights are scatter-added into buckets, (B, h, L, nb), and
-        multiplied by the table: no (L, L, d) tensor is built.
+        The weights are scatter-added into buckets, (B, h, L, nb), in at
+        least float32 (never a half-precision atomic scatter), and multiplied
+        by the table: no (L, L, d) tensor is built.
         """
         sets = self.index_sets(height, width, attn.device)
         b, h, length, _ = attn.shape
+        attn = attn.to(torch.promote_types(attn.dtype, torch.float32))
         pooled = attn.new_zeros(b, h, length, self.num_buckets)
         for ids in sets:
             pooled = pooled.scatter_add(-1, ids.expand(attn.shape), attn)

@@ -1,0 +1,184 @@
+"""Every faster path equals the exact one it replaces: the multi-tensor
+EMA, the channels-last classifier, the fused-kernel decoder
+cross-attention and the fused AdamW the paper schedules use."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.model import ExponentialMovingAverage
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+
+from mlic.engine.hooks import DualEMAHook
+from mlic.models import MultiLabelClassifier, MultiTensorEMA
+from mlic.models.layers.attention import MultiheadAttentionWithMaps
+from mlic.registry import MODELS
+from mlic.utils import register_all_modules
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _cnn():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+        torch.nn.Conv2d(4, 2, 1, bias=False))
+
+
+def _perturb(model, k):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+        for b in model.buffers():
+            if b.dtype.is_floating_point:
+                b.add_(0.5 * k)
+            else:
+                b.add_(1)
+
+
+@pytest.mark.parametrize('update_buffers', [True, False])
+@pytest.mark.parametrize('interval', [1, 2])
+def test_multi_tensor_ema_is_mmengine_ema_bit_for_bit(update_buffers,
+                                                      interval):
+    model = _cnn()
+    args = dict(momentum=1 - 0.9997, interval=interval,
+                update_buffers=update_buffers)
+    reference = ExponentialMovingAverage(model, **args)
+    fast = MultiTensorEMA(model, **args)
+    for k in range(5):
+        _perturb(model, k)
+        reference.update_parameters(model)
+        fast.update_parameters(model)
+    ref, new = reference.module.state_dict(), fast.module.state_dict()
+    assert ref.keys() == new.keys()
+    for key in ref:
+        assert torch.equal(ref[key], new[key]), key
+    # and it moved: not a copy of the model, not the start
+    weight = fast.module[0].weight
+    assert not torch.equal(weight, model[0].weight)
+    assert int(fast.steps) == 5
+
+
+def test_dual_ema_hook_builds_the_multi_tensor_ema():
+    register_all_modules()
+    hook = DualEMAHook(decay=0.999)
+    assert hook.ema_cfg['type'] == 'MultiTensorEMA'
+    ema = MODELS.build(hook.ema_cfg, default_args=dict(model=_cnn()))
+    assert type(ema) is MultiTensorEMA
+    assert ema.momentum == pytest.approx(1e-3)
+
+
+def _classifier(channels_last):
+    torch.manual_seed(0)
+    return MultiLabelClassifier(
+        backbone=dict(type='ResNet', depth=18, num_stages=2,
+                      strides=(1, 2), dilations=(1, 1), out_indices=(1, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='MultiLabelLinearClsHead', num_classes=3,
+                  in_channels=128),
+        channels_last=channels_last)
+
+
+def test_channels_last_classifier_same_values_and_keys():
+    register_all_modules()
+    with DefaultScope.overwrite_default_scope('mlic'):
+        plain, fast = _classifier(False), _classifier(True)
+    conv = fast.backbone.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.is_contiguous()
+    assert plain.backbone.conv1.weight.is_contiguous()
+    assert plain.state_dict().keys() == fast.state_dict().keys()
+    # a checkpoint of one loads into the other (the layout is not saved)
+    fast.load_state_dict(plain.state_dict())
+    assert fast.backbone.conv1.weight.is_contiguous(
+        memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 32, 32)
+    samples = [DataSample().set_gt_label([0, 2]), DataSample().set_gt_label(
+        [1])]
+    for model in (plain, fast):
+        model.train()
+        model.zero_grad()
+        loss = model(x, samples, mode='loss')['loss']
+        loss.backward()
+    torch.testing.assert_close(fast(x, samples, mode='loss')['loss'],
+                               plain(x, samples, mode='loss')['loss'],
+                               rtol=1e-5, atol=1e-6)
+    for (name, a), b in zip(plain.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5,
+                                   msg=name)
+    plain.eval()
+    fast.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x, mode='tensor'),
+                                   plain(x, mode='tensor'), rtol=1e-5,
+                                   atol=1e-6)
+        # the backbone really ran in channels-last
+        feat = fast.extract_feat(x, stage='backbone')[-1]
+        assert feat.is_contiguous(memory_format=torch.channels_last)
+        assert not feat.is_contiguous()
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_cross_attention_fused_path_is_the_explicit_one(training):
+    torch.manual_seed(0)
+    attn = MultiheadAttentionWithMaps(16, 4, attn_drop=0.0).double()
+    attn.train(training)
+    query = torch.randn(3, 5, 16, dtype=torch.float64)
+    memory = torch.randn(3, 7, 16, dtype=torch.float64)
+    fast, none = attn(query, memory, memory)
+    exact, maps = attn(query, memory, memory, need_weights=True)
+    assert none is None and maps.shape == (3, 5, 7)
+    torch.testing.assert_close(fast, exact, rtol=0, atol=1e-12)
+    # an independent computation of softmax(q k^T / sqrt(d)) v
+    q = attn.q_proj(query).view(3, 5, 4, 4).transpose(1, 2)
+    k = attn.k_proj(memory).view(3, 7, 4, 4).transpose(1, 2)
+    v = attn.v_proj(memory).view(3, 7, 4, 4).transpose(1, 2)
+    w = (q @ k.transpose(-1, -2) / 2.0).softmax(-1)
+    manual = attn.out_proj((w @ v).transpose(1, 2).reshape(3, 5, 16))
+    torch.testing.assert_close(fast, manual, rtol=0, atol=1e-12)
+    torch.testing.assert_close(maps, w.mean(1), rtol=0, atol=1e-12)
+
+
+def test_cross_attention_dropout_acts_on_the_fused_path():
+    torch.manual_seed(0)
+    attn = MultiheadAttentionWithMaps(16, 4, attn_drop=0.5).train()
+    query, memory = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    a, _ = attn(query, memory, memory)
+    b, _ = attn(query, memory, memory)
+    assert not torch.allclose(a, b)
+    attn.eval()
+    torch.testing.assert_close(attn(query, memory, memory)[0],
+                               attn(query, memory, memory)[0])
+
+
+SCHEDULES = sorted(glob.glob(osp.join(REPO, 'configs', '_base_',
+                                      'schedules', '*.py')))
+
+
+@pytest.mark.parametrize('path', SCHEDULES,
+                         ids=[osp.basename(p) for p in SCHEDULES])
+def test_schedules_use_fused_adamw(path):
+    optimizer = Config.fromfile(path).optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW' and optimizer.fused is True
+
+
+def test_fused_adamw_is_the_per_tensor_adamw():
+    torch.manual_seed(0)
+    shapes = [(64, 32), (128, ), (3, 3, 8, 8)]
+    start = [torch.randn(s) for s in shapes]
+    loop = [torch.nn.Parameter(t.clone()) for t in start]
+    fused = [torch.nn.Parameter(t.clone()) for t in start]
+    args = dict(lr=5e-5, betas=(0.9, 0.9999), weight_decay=5e-3)
+    opt_loop = torch.optim.AdamW(loop, foreach=False, **args)
+    opt_fused = torch.optim.AdamW(fused, fused=True, **args)
+    for _ in range(20):
+        for a, b in zip(loop, fused):
+            g = torch.randn_like(a)
+            a.grad, b.grad = g.clone(), g.clone()
+        opt_loop.step()
+        opt_fused.step()
+    for a, b, s in zip(loop, fused, start):
+        assert (a - s).abs().max() > 1e-4  # it moved
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-8)
