@@ -13,6 +13,7 @@ memory in use before the step. Pretrained weights are not loaded (the speed
 is the same).
 """
 import copy
+import gc
 import statistics
 import time
 
@@ -67,115 +68,192 @@ def build_model(cfg):
     return MODELS.build(model_cfg)
 
 
-def measure(cfg, *, device='cpu', batch=2, infer_batch=None, amp=None,
-            steps=8, warmup=3, with_data=False, model=None):
-    """Time ``cfg``'s training step and inference; returns a dict of
-    medians (ms), img/s and peak memory (bytes).
+class StepTimer:
+    """One variant, built once: its training step and inference, timed.
 
     Args:
+        cfg: the config.
         device: 'cpu' or 'cuda[:N]'.
         batch, infer_batch: images per training / inference step
             (``infer_batch`` defaults to ``batch``).
         amp: None (the config's optimizer wrapper), 'fp16' or 'bf16'.
-        steps, warmup: timed steps (the median is reported) after warm-up.
         with_data: batches of the config's train dataloader (timed as
             "data") instead of one fixed random batch.
         model: an mmengine model to time in the config's step instead of
-            the config's own (it must take ``mode='loss'``, ``test_step``).
+            the config's own (it must take ``mode='loss'``, ``test_step``),
+            or a function that builds one.
     """
-    import torch
-    from mmengine.optim import build_optim_wrapper
 
-    from mlic.engine.cpu import cpu_optim_wrapper_cfg
-    from mlic.registry import MODELS
-    device = torch.device(device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f'device {device}: no GPU here')
-    sync = (lambda: torch.cuda.synchronize()) if device.type == 'cuda' \
-        else (lambda: None)
-    model = (build_model(cfg) if model is None else model).to(device)
-    model.train()
-    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
-    if amp:
-        optim_cfg['type'] = 'AmpOptimWrapper'
-        optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
-    if device.type == 'cpu':
-        optim_cfg = cpu_optim_wrapper_cfg(optim_cfg, logger_print=lambda m:
-                                          None)
-    optim = build_optim_wrapper(model, optim_cfg)
-    ema = None
-    ema_cfg = ema_hook_cfg(cfg)
-    if ema_cfg is not None:
-        # The averaged model the config's EMA hook builds (its ema_type).
-        from mlic.registry import HOOKS
-        hook = HOOKS.build(copy.deepcopy(ema_cfg))
-        ema = MODELS.build(copy.deepcopy(hook.ema_cfg),
-                           default_args=dict(model=model))
-    num_classes = int(cfg.model.head.num_classes)
-    loader = None
-    if with_data:
-        from mlic.engine import MLICRunner
-        loader_cfg = copy.deepcopy(cfg.train_dataloader)
-        loader_cfg['batch_size'] = batch
-        loader = iter(MLICRunner.build_dataloader(loader_cfg, seed=0))
-    fixed = random_batch(cfg, batch, num_classes)
+    def __init__(self, cfg, *, device='cpu', batch=2, infer_batch=None,
+                 amp=None, with_data=False, model=None):
+        import torch
+        from mmengine.optim import build_optim_wrapper
 
-    def timed(fn):
-        sync()
+        from mlic.engine.cpu import cpu_optim_wrapper_cfg
+        from mlic.registry import HOOKS, MODELS
+        self.device = torch.device(device)
+        if self.device.type == 'cuda' and not torch.cuda.is_available():
+            raise RuntimeError(f'device {device}: no GPU here')
+        if model is None:
+            model = build_model(cfg)
+        elif not isinstance(model, torch.nn.Module):
+            model = model()  # a function that builds it
+        self.model = model.to(self.device)
+        optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+        if amp:
+            optim_cfg['type'] = 'AmpOptimWrapper'
+            optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
+        if self.device.type == 'cpu':
+            optim_cfg = cpu_optim_wrapper_cfg(optim_cfg,
+                                              logger_print=lambda m: None)
+        self.dtype = dtype_label(optim_cfg)
+        self.optim = build_optim_wrapper(self.model, optim_cfg)
+        self.ema = None
+        ema_cfg = ema_hook_cfg(cfg)
+        if ema_cfg is not None:
+            # The averaged model the config's EMA hook builds (its ema_type).
+            hook = HOOKS.build(copy.deepcopy(ema_cfg))
+            self.ema = MODELS.build(copy.deepcopy(hook.ema_cfg),
+                                    default_args=dict(model=self.model))
+        num_classes = int(cfg.model.head.num_classes)
+        self.loader = None
+        if with_data:
+            from mlic.engine import MLICRunner
+            loader_cfg = copy.deepcopy(cfg.train_dataloader)
+            loader_cfg['batch_size'] = batch
+            self.loader = MLICRunner.build_dataloader(loader_cfg, seed=0)
+            self._batches = iter(self.loader)
+        self.batch = batch
+        self.infer_batch = infer_batch or batch
+        self.fixed = random_batch(cfg, batch, num_classes)
+        self.infer_data = random_batch(cfg, self.infer_batch, num_classes,
+                                       seed=1)
+        self.records, self.infer_times = [], []
+
+    def _timed(self, fn):
+        import torch
+        cuda = self.device.type == 'cuda'
+        if cuda:
+            torch.cuda.synchronize(self.device)
         t = time.perf_counter()
         out = fn()
-        sync()
+        if cuda:
+            torch.cuda.synchronize(self.device)
         return out, (time.perf_counter() - t) * 1000.0
 
-    def step():
-        times = {}
-        data, times['data'] = timed(
-            (lambda: next(loader)) if loader is not None else (lambda: fixed))
+    def _next_batch(self):
+        try:
+            return next(self._batches)
+        except StopIteration:  # the next epoch of the loader
+            self._batches = iter(self.loader)
+            return next(self._batches)
+
+    def step(self):
+        """One training step; returns the ms of each phase."""
+        model, optim, times = self.model, self.optim, {}
+        model.train()
+        data, times['data'] = self._timed(
+            self._next_batch if self.loader is not None
+            else (lambda: self.fixed))
 
         def forward():
             with optim.optim_context(model):
                 batch = model.data_preprocessor(data, True)
                 losses = model(**batch, mode='loss')
-            parsed, _ = model.parse_losses(losses)
-            return parsed
-        loss, times['forward'] = timed(forward)
-        _, times['backward'] = timed(lambda: optim.backward(loss))
+            return model.parse_losses(losses)[0]
 
         def update():
             optim.step()
             optim.zero_grad()
-        _, times['optimizer'] = timed(update)
-        _, times['ema'] = timed(
-            (lambda: ema.update_parameters(model)) if ema is not None
-            else (lambda: None))
+        loss, times['forward'] = self._timed(forward)
+        _, times['backward'] = self._timed(lambda: optim.backward(loss))
+        _, times['optimizer'] = self._timed(update)
+        _, times['ema'] = self._timed(
+            (lambda: self.ema.update_parameters(model))
+            if self.ema is not None else (lambda: None))
         return times
 
-    for _ in range(warmup):
-        step()
-    records = [step() for _ in range(steps)]
-    phases = {p: statistics.median(r[p] for r in records) for p in PHASES}
-    totals = [sum(r.values()) for r in records]
-    train_ms = statistics.median(totals)
-    compute_ms = statistics.median(t - r['data']
-                                   for t, r in zip(totals, records))
-    memory = peak_memory(step, device)
+    def train(self, steps, record=True):
+        out = [self.step() for _ in range(steps)]
+        if record:
+            self.records += out
 
-    infer_batch = infer_batch or batch
-    infer_data = random_batch(cfg, infer_batch, num_classes, seed=1)
-    model.eval()
-    with torch.no_grad():
-        for _ in range(warmup):
-            model.test_step(infer_data)
-        infer_times = [timed(lambda: model.test_step(infer_data))[1]
-                       for _ in range(steps)]
-    infer_ms = statistics.median(infer_times)
-    return dict(
-        train_ms=train_ms, train_img_s=batch / train_ms * 1000.0,
-        train_compute_img_s=batch / compute_ms * 1000.0,
-        phases_ms=phases, peak_memory_bytes=memory,
-        infer_ms=infer_ms, infer_img_s=infer_batch / infer_ms * 1000.0,
-        batch=batch, infer_batch=infer_batch,
-        dtype=dtype_label(optim_cfg), device=str(device))
+    def infer(self, steps, record=True):
+        import torch
+        self.model.eval()
+        with torch.no_grad():
+            out = [self._timed(lambda: self.model.test_step(
+                self.infer_data))[1] for _ in range(steps)]
+        if record:
+            self.infer_times += out
+
+    def result(self):
+        """Medians of what was recorded, img/s and one step's peak memory."""
+        records = self.records
+        phases = {p: statistics.median(r[p] for r in records)
+                  for p in PHASES}
+        totals = [sum(r.values()) for r in records]
+        train_ms = statistics.median(totals)
+        compute_ms = statistics.median(t - r['data']
+                                       for t, r in zip(totals, records))
+        infer_ms = statistics.median(self.infer_times)
+        return dict(
+            train_ms=train_ms, train_img_s=self.batch / train_ms * 1000.0,
+            train_compute_img_s=self.batch / compute_ms * 1000.0,
+            phases_ms=phases,
+            peak_memory_bytes=peak_memory(self.step, self.device),
+            infer_ms=infer_ms,
+            infer_img_s=self.infer_batch / infer_ms * 1000.0,
+            batch=self.batch, infer_batch=self.infer_batch,
+            steps_timed=len(records), dtype=self.dtype,
+            device=str(self.device))
+
+
+def measure_all(variants, *, steps=8, warmup=3, rounds=1, **options):
+    """Time several variants in one run.
+
+    ``variants``: ``(cfg, model_or_None)`` pairs; ``options``: the
+    :class:`StepTimer` arguments. ``rounds=1``: one variant after the
+    other, each built, timed and freed before the next (one model in
+    memory, as in training). ``rounds > 1``: all variants are built, and
+    after ``warmup`` steps each, ``rounds`` rounds run ``steps`` timed steps
+    of every variant in turn (then the same for inference), so a slow spell
+    of the machine hits all variants alike; the medians are over ``rounds *
+    steps`` steps. All variants are then in memory at once (about 4 GB each
+    for a 200M-parameter model with AdamW and EMA). Returns one result dict
+    per variant.
+    """
+    if rounds == 1:
+        results = []
+        for cfg, model in variants:
+            timer = StepTimer(cfg, model=model, **options)
+            timer.train(warmup, record=False)
+            timer.train(steps)
+            timer.infer(warmup, record=False)
+            timer.infer(steps)
+            results.append(timer.result())
+            del timer, model  # free it before the next variant is built
+            gc.collect()
+        return results
+    timers = [StepTimer(cfg, model=model, **options)
+              for cfg, model in variants]
+    for timer in timers:
+        timer.train(warmup, record=False)
+    for _ in range(rounds):
+        for timer in timers:
+            timer.train(steps)
+    for timer in timers:
+        timer.infer(warmup, record=False)
+    for _ in range(rounds):
+        for timer in timers:
+            timer.infer(steps)
+    return [timer.result() for timer in timers]
+
+
+def measure(cfg, *, steps=8, warmup=3, model=None, **options):
+    """One variant (:func:`measure_all` of one)."""
+    return measure_all([(cfg, model)], steps=steps, warmup=warmup,
+                       **options)[0]
 
 
 def dtype_label(optim_cfg):
@@ -217,12 +295,14 @@ def add_ratios(results):
     return results
 
 
-def format_table(results, title, steps, warmup):
+def format_table(results, title, steps, warmup, rounds=1):
     """The printed table: one row per result (after :func:`add_ratios`)."""
     base = results[0]
+    timed = f'{rounds} x {steps}' if rounds > 1 else f'{steps}'
     lines = [f'{title} on {base["device"]}, {base["dtype"]}, train batch '
              f'{base["batch"]}, inference batch {base["infer_batch"]}, '
-             f'median of {steps} after {warmup} warm-up',
+             f'median of {timed} after {warmup} warm-up'
+             + (', variants interleaved' if rounds > 1 else ''),
              f'{"variant":<40} {"ms/step":>9} {"img/s":>8} {"x":>6} '
              + ' '.join(f'{p:>9}' for p in PHASES)
              + f' {"peak MB":>8} {"infer img/s":>11} {"x":>6}']

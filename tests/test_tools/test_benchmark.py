@@ -21,8 +21,8 @@ def test_benchmark_compare_ema_data_and_json(tmp_path):
     out = tmp_path / 'bench.json'
     results = load_tool('analysis_tools/benchmark').main(
         [str(cfg), '--steps', '2', '--warmup', '1', '--batch', '4',
-         '--with-data', '--compare', '', 'model.neck.rpe=None',
-         '--json', str(out)])
+         '--rounds', '2', '--with-data', '--compare', '',
+         'model.neck.rpe=None', '--json', str(out)])
     saved = json.loads(out.read_text())['results']
     assert [r['variant'] for r in saved] == ['(config)', 'model.neck.rpe=None']
     first, second = saved
@@ -39,6 +39,7 @@ def test_benchmark_compare_ema_data_and_json(tmp_path):
         assert r['phases_ms']['data'] > 0      # the real dataloader
         assert r['peak_memory_bytes'] > 0
         assert r['dtype'] == 'fp32' and r['device'] == 'cpu'  # tiny: no AMP
+        assert r['steps_timed'] == 4  # 2 rounds x 2 steps
     assert len(results) == 2
 
 
@@ -135,3 +136,44 @@ def test_compare_query2label_times_the_official_model_in_the_same_step(
 
     with pytest.raises(FileNotFoundError, match='no lib/models/query2label'):
         tool.build_official(str(tmp_path), 12, 32)
+
+
+def test_variants_are_timed_interleaved_round_by_round(monkeypatch):
+    """measure_all: one variant after the other with one round; with more,
+    warm-up each, then rounds of every variant in turn."""
+    from mlic.engine import benchmark
+    calls = []
+
+    class Fake:
+        def __init__(self, cfg, model=None, **options):
+            self.name = cfg
+
+        def train(self, steps, record=True):
+            calls.append(('train', self.name, steps, record))
+
+        def infer(self, steps, record=True):
+            calls.append(('infer', self.name, steps, record))
+
+        def result(self):
+            return dict(name=self.name)
+
+    monkeypatch.setattr(benchmark, 'StepTimer', Fake)
+    out = benchmark.measure_all([('a', None), ('b', None)], steps=3,
+                                warmup=1, rounds=1)
+    assert out == [dict(name='a'), dict(name='b')]
+    assert calls == [  # one at a time
+        ('train', 'a', 1, False), ('train', 'a', 3, True),
+        ('infer', 'a', 1, False), ('infer', 'a', 3, True),
+        ('train', 'b', 1, False), ('train', 'b', 3, True),
+        ('infer', 'b', 1, False), ('infer', 'b', 3, True)]
+    calls.clear()
+    out = benchmark.measure_all([('a', None), ('b', None)], steps=3,
+                                warmup=1, rounds=2)
+    assert out == [dict(name='a'), dict(name='b')]
+    assert calls == [
+        ('train', 'a', 1, False), ('train', 'b', 1, False),
+        ('train', 'a', 3, True), ('train', 'b', 3, True),
+        ('train', 'a', 3, True), ('train', 'b', 3, True),
+        ('infer', 'a', 1, False), ('infer', 'b', 1, False),
+        ('infer', 'a', 3, True), ('infer', 'b', 3, True),
+        ('infer', 'a', 3, True), ('infer', 'b', 3, True)]

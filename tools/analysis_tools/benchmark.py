@@ -1,7 +1,8 @@
 """Speed and memory of a config's training step and inference.
 
     python tools/analysis_tools/benchmark.py CONFIG [--device cpu|cuda]
-        [--batch N] [--amp fp16|bf16] [--steps N] [--warmup N] [--with-data]
+        [--batch N] [--amp fp16|bf16] [--steps N] [--warmup N] [--rounds N]
+        [--with-data]
         [--infer-batch N] [--cfg-options k=v ...]
         [--compare 'k=v k=v' ...] [--json FILE]
 
@@ -9,8 +10,10 @@ The training step is the config's: the data preprocessor, the model's
 forward and loss, backward, the config's optimizer wrapper (AMP, clipping)
 and, when the config has one, the EMA update of its EMA hook. Each phase
 (data, forward, backward, optimizer, EMA) is timed on its own (with a
-device sync), the median over ``--steps`` steps after ``--warmup``; img/s
-is batch / median step time. Inference: the model's test step on
+device sync), the median over ``--rounds`` x ``--steps`` steps after
+``--warmup`` (one variant after the other, or with ``--rounds`` > 1 the
+variants interleaved round by round, all in memory at once); img/s is
+batch / median step time. Inference: the model's test step on
 ``--infer-batch`` images. Peak memory: the memory a step allocates above
 what was in use before it (mlic.engine.benchmark says how, per device).
 
@@ -39,8 +42,14 @@ def parse_args(argv=None):
                         help='inference images per step (default --batch)')
     parser.add_argument('--amp', choices=['fp16', 'bf16'],
                         help='mixed precision (fp16 needs a GPU)')
-    parser.add_argument('--steps', type=int, default=8)
+    parser.add_argument('--steps', type=int, default=8,
+                        help='timed steps per variant and round')
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='1: one variant after the other (one model in '
+                        'memory); more: rounds of --steps, the variants '
+                        'interleaved (a slow spell of the machine hits all '
+                        'alike; all in memory)')
     parser.add_argument('--with-data', action='store_true',
                         help="use the config's train dataloader")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -70,10 +79,11 @@ def options_of(text):
 
 
 def timing_options(args):
-    """The keyword arguments of mlic.engine.benchmark.measure in ``args``."""
+    """The keyword arguments of mlic.engine.benchmark.measure_all."""
     return dict(device=args.device, batch=args.batch,
                 infer_batch=args.infer_batch, amp=args.amp, steps=args.steps,
-                warmup=args.warmup, with_data=args.with_data)
+                warmup=args.warmup, rounds=args.rounds,
+                with_data=args.with_data)
 
 
 def write_json(path, config, results):
@@ -84,19 +94,20 @@ def write_json(path, config, results):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.engine.benchmark import add_ratios, format_table, measure
+    from mlic.engine.benchmark import add_ratios, format_table, measure_all
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     variants = args.compare if args.compare is not None else ['']
-    results = []
+    cfgs = []
     for text in variants:
         cfg = load_config(args.config, args.cfg_options)
         cfg.merge_from_dict(options_of(text))
-        result = measure(cfg, **timing_options(args))
+        cfgs.append((cfg, None))
+    results = measure_all(cfgs, **timing_options(args))
+    for text, result in zip(variants, results):
         result['variant'] = text or '(config)'
-        results.append(result)
     print(format_table(add_ratios(results), args.config, args.steps,
-                       args.warmup))
+                       args.warmup, args.rounds))
     if args.json:
         write_json(args.json, args.config, results)
     return results

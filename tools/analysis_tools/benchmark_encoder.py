@@ -15,7 +15,7 @@ bytes in use before the step. Unlike the process's resident set, this is
 not blurred by code pages or by memory the allocator keeps after a free.
 Each measurement runs in its own process.
 
-    python tools/analysis_tools/benchmark_encoder.py [--device cuda] [--repeat 5]
+    python tools/analysis_tools/benchmark_encoder.py [--device cuda] [--repeat 5] [--rounds N]
 """
 import argparse
 import json
@@ -152,6 +152,9 @@ def main(argv=None):
     parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='rounds of off/k/qkv per setting, interleaved; '
+                        'the median over the rounds is printed')
     parser.add_argument('--dtype', default='float32',
                         choices=['float32', 'bfloat16', 'float16'],
                         help='autocast dtype (float32: none)')
@@ -166,7 +169,7 @@ def main(argv=None):
     print(f'device={args.device} torch={torch.__version__} '
           f'threads={torch.get_num_threads()} batch={args.batch} '
           f'dtype={args.dtype} '
-          f'repeat={args.repeat} (median)')
+          f'repeat={args.repeat} (median) rounds={args.rounds}')
     header = (f"{'block':<10}{'setting':<18}{'rpe':<5}{'time ms':>10}"
               f"{'x off':>8}{'mem MB':>10}{'x off':>8}")
     print(header)
@@ -174,12 +177,17 @@ def main(argv=None):
     rows = []
     for block in args.blocks:
         for setting in SETTINGS:
+            runs = {name: [] for name in RPES}
+            for _ in range(args.rounds):  # interleaved: off, k, qkv, off, ..
+                for name in RPES:
+                    runs[name].append(measure(dict(
+                        device=args.device, setting=setting, rpe=name,
+                        block=block, batch=args.batch, repeat=args.repeat,
+                        warmup=args.warmup, dtype=args.dtype)))
             base = None
             for name in RPES:
-                res = measure(dict(device=args.device, setting=setting,
-                                   rpe=name, block=block, batch=args.batch,
-                                   repeat=args.repeat, warmup=args.warmup,
-                                   dtype=args.dtype))
+                res = dict(runs[name][0], time=statistics.median(
+                    r['time'] for r in runs[name]))
                 base = base or res
                 d, heads, h, w = setting
                 label = f'{d}/{heads}h/{h}x{w}'

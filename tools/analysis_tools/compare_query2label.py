@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/compare_query2label.py --q2l-root DIR
         [--config configs/q2l_irpe/coco_r101_448.py] [--device cpu|cuda]
-        [--batch 2] [--infer-batch N] [--steps 5] [--warmup 2] [--fp32]
+        [--batch 2] [--infer-batch N] [--steps 5] [--warmup 2] [--rounds N]
+        [--fp32]
         [--cfg-options k=v ...] [--json FILE]
 
 DIR is a checkout of https://github.com/SlongLiu/query2labels (kept outside
@@ -58,6 +59,10 @@ def parse_args(argv=None):
     parser.add_argument('--infer-batch', type=int)
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='1: one row after the other (one model in '
+                        'memory); more: rounds of --steps, the rows '
+                        'interleaved (all in memory)')
     parser.add_argument('--fp32', action='store_true',
                         help="no mixed precision (the config's AMP off)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -146,8 +151,8 @@ def external_classifier(net, cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.engine.benchmark import (add_ratios, format_table, measure,
-                                       train_size)
+    from mlic.engine.benchmark import (add_ratios, format_table,
+                                       measure_all, train_size)
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     options = dict(args.cfg_options or {})
@@ -173,19 +178,22 @@ def main(argv=None):
             {'model.backbone.frozen_stages': 1,
              'model.backbone.norm_eval': True}), False),
     ]
-    results = []
-    for name, row_cfg, official in rows:
-        model = external_classifier(
-            build_official(args.q2l_root, num_classes, size),
-            row_cfg) if official else None
-        result = measure(row_cfg, device=args.device, batch=args.batch,
-                         infer_batch=args.infer_batch, steps=args.steps,
-                         warmup=args.warmup, model=model)
+
+    def official_model(row_cfg):
+        return lambda: external_classifier(
+            build_official(args.q2l_root, num_classes, size), row_cfg)
+
+    # models are built when timed (one at a time with --rounds 1)
+    variants = [(row_cfg, official_model(row_cfg) if official else None)
+                for _, row_cfg, official in rows]
+    results = measure_all(variants, device=args.device, batch=args.batch,
+                          infer_batch=args.infer_batch, steps=args.steps,
+                          warmup=args.warmup, rounds=args.rounds)
+    for (name, _, _), result in zip(rows, results):
         result['variant'] = name
-        results.append(result)
     print(format_table(add_ratios(results),
                        f'official Query2Label vs {args.config}', args.steps,
-                       args.warmup))
+                       args.warmup, args.rounds))
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
