@@ -11,7 +11,6 @@ _base_ = [
     '../_base_/q2l_runtime.py',
 ]
 model = dict(
-    channels_last=False,  # a CNN-only speed-up (docs/model_zoo.md "Speed")
     backbone=dict(
         _delete_=True,
         type='ConvNeXt',

@@ -19,9 +19,11 @@ Rows (ratios to the first):
   official Q2L, its step     - per-tensor AdamW and per-tensor EMA, as its
                                training script runs (torch's default AdamW
                                on that device, a state_dict loop EMA)
-  official Q2L, mlic's step  - the same model with mlic's fused AdamW and
-                               multi-tensor EMA
+  official Q2L, fused AdamW  - the same model with torch's fused AdamW and
+                               mlic's multi-tensor EMA
   mlic config                - the config as shipped
+  mlic + speed options       - with optim_wrapper.optimizer.fused=True
+                               model.channels_last=True
   mlic + Q2L backbone        - the config with Query2Label's ResNet
                                handling (model.backbone.frozen_stages=1
                                model.backbone.norm_eval=True)
@@ -170,10 +172,13 @@ def main(argv=None):
     its_step = {'optim_wrapper.optimizer.fused': False}
     if (cfg.get('default_hooks') or {}).get('ema'):
         its_step['default_hooks.ema.ema_type'] = 'ExponentialMovingAverage'
+    fused = {'optim_wrapper.optimizer.fused': True}
     rows = [
         ('official Q2L, its step', config(its_step), True),
-        ("official Q2L, mlic's step", cfg, True),
+        ('official Q2L, fused AdamW', config(fused), True),
         ('mlic ' + osp.basename(args.config), cfg, False),
+        ('mlic + speed options', config(
+            dict(fused, **{'model.channels_last': True})), False),
         ('mlic + Q2L backbone handling', config(
             {'model.backbone.frozen_stages': 1,
              'model.backbone.norm_eval': True}), False),

@@ -4,9 +4,8 @@
 max_epochs = 20
 optim_wrapper = dict(
     type='OptimWrapper',
-    # fused=True: torch's one-kernel AdamW (the same update, faster).
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
-                   weight_decay=1e-4, fused=True),
+                   weight_decay=1e-4),
 )
 param_scheduler = [
     dict(

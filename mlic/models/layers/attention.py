@@ -112,12 +112,14 @@ class IRPEAttention(nn.Module):
 class MultiheadAttentionWithMaps(nn.Module):
     """Multi-head attention (query, key/value) that can return its weights.
 
-    With ``need_weights=True`` the weights are formed explicitly (softmax
-    in float32), so the maps a caller asks for are the very weights the
-    forward pass used; without, the same attention runs as one
-    ``F.scaled_dot_product_attention`` call (fused kernels, float32
-    accumulation), checked against the explicit path in
-    tests/test_models/test_layers.py.
+    In training, and with ``need_weights=True``, the weights are formed
+    explicitly (softmax in float32; the maps a caller asks for are the very
+    weights the forward pass used). In eval mode without maps the same
+    attention runs as one ``F.scaled_dot_product_attention`` call (fused
+    kernels, float32 accumulation), checked against the explicit path in
+    tests/test_models/test_speed_paths.py. Training keeps the explicit
+    path: its dropout draws the same random numbers as always, so a
+    training run's numbers do not move.
     """
 
     def __init__(self, embed_dims: int, num_heads: int,
@@ -143,11 +145,8 @@ class MultiheadAttentionWithMaps(nn.Module):
         q = self._split(self.q_proj(query))
         k = self._split(self.k_proj(key))
         v = self._split(self.v_proj(value))
-        if not need_weights:
-            out = F.scaled_dot_product_attention(
-                q, k, v,
-                dropout_p=self.attn_drop if self.training else 0.0)
-            return self._merge(out), None
+        if not need_weights and not self.training:
+            return self._merge(F.scaled_dot_product_attention(q, k, v)), None
         q = q * self.head_dim**-0.5
         attn = softmax_fp32(torch.matmul(q, k.transpose(-1, -2)))
         weights = attn.mean(dim=1) if need_weights else None
