@@ -314,3 +314,12 @@ def format_table(results, title, steps, warmup, rounds=1):
             + f' {r["peak_memory_bytes"] / 2**20:8.1f} '
             f'{r["infer_img_s"]:11.2f} {r["infer_time_ratio"]:6.2f}')
     return '\n'.join(lines)
+
+
+def write_results(path, results, **info):
+    """``results`` (and ``info``, e.g. the config) as JSON at ``path``."""
+    import json
+    import os
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(dict(info, results=results), f, indent=2)

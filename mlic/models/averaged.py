@@ -14,7 +14,7 @@ class MultiTensorEMA(ExponentialMovingAverage):
     """mmengine's ``ExponentialMovingAverage`` (``avg = avg + m * (cur -
     avg)``, the first update copies), with each update one ``foreach`` lerp
     per (device, dtype) group: the same values (checked bit for bit in
-    tests/test_models/test_averaged.py), a few kernel launches per step
+    tests/test_models/test_speed_paths.py), a few kernel launches per step
     instead of one per tensor (a fixed per-step cost on GPUs).
 
     Arguments as mmengine's ``ExponentialMovingAverage``.

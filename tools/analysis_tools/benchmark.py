@@ -26,9 +26,6 @@ the same run and prints each as a ratio to the first. Timings are
 benchmarks: report them with the machine, batch and dtype.
 """
 import argparse
-import json
-import os
-import os.path as osp
 
 
 def parse_args(argv=None):
@@ -59,15 +56,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _options(text):
-    from mmengine.config import DictAction
-    if not text.strip():
-        return {}
-    ns = argparse.Namespace()
-    DictAction(option_strings=[], dest='o')(None, ns, text.split())
-    return ns.o
-
-
 def options_of(text):
     """A variant string 'k=v k=v' as a dict of config overrides."""
     from mmengine.config import DictAction
@@ -86,15 +74,10 @@ def timing_options(args):
                 with_data=args.with_data)
 
 
-def write_json(path, config, results):
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(dict(config=config, results=results), f, indent=2)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.engine.benchmark import add_ratios, format_table, measure_all
+    from mlic.engine.benchmark import (add_ratios, format_table, measure_all,
+                                       write_results)
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     variants = args.compare if args.compare is not None else ['']
@@ -109,7 +92,7 @@ def main(argv=None):
     print(format_table(add_ratios(results), args.config, args.steps,
                        args.warmup, args.rounds))
     if args.json:
-        write_json(args.json, args.config, results)
+        write_results(args.json, results, config=args.config)
     return results
 
 

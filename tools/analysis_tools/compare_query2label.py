@@ -36,7 +36,6 @@ both undone after the model is built.
 import argparse
 import contextlib
 import copy
-import json
 import os
 import os.path as osp
 import sys
@@ -154,7 +153,8 @@ def external_classifier(net, cfg):
 def main(argv=None):
     args = parse_args(argv)
     from mlic.engine.benchmark import (add_ratios, format_table,
-                                       measure_all, train_size)
+                                       measure_all, train_size,
+                                       write_results)
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     options = dict(args.cfg_options or {})
@@ -200,10 +200,8 @@ def main(argv=None):
                        f'official Query2Label vs {args.config}', args.steps,
                        args.warmup, args.rounds))
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(dict(config=args.config, q2l_root=args.q2l_root,
-                           results=results), f, indent=2)
+        write_results(args.json, results, config=args.config,
+                      q2l_root=args.q2l_root)
     return results
 
 

@@ -8,13 +8,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .irpe import ImageRPE
+from .precision import at_least_float32
 
 
 def softmax_fp32(logits: Tensor) -> Tensor:
     """Softmax over the last dim in at least float32 (float64 stays float64),
     also under autocast: the one rule of every attention in mlic."""
-    return logits.to(torch.promote_types(logits.dtype,
-                                         torch.float32)).softmax(dim=-1)
+    return at_least_float32(logits).softmax(dim=-1)
 
 
 def irpe_attention(q: Tensor,

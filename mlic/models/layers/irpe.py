@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .precision import at_least_float32
+
 METHODS = ('product', 'cross', 'euc', 'quant')
 MODES = ('contextual', 'bias')
 
@@ -217,7 +219,7 @@ class ImageRPE(nn.Module):
             if self.mode == 'contextual':
                 # (B, h, L, d) @ (h|1, d, nb) -> (B, h, L, nb), then gather.
                 proj = torch.matmul(x, table.to(x.dtype).transpose(-1, -2))
-                proj = proj.to(torch.promote_types(proj.dtype, torch.float32))
+                proj = at_least_float32(proj)
                 shape = proj.shape[:-1] + (proj.shape[-2], )
                 part = sum(
                     torch.gather(proj, -1, ids.expand(shape)) for ids in sets)
@@ -237,7 +239,7 @@ class ImageRPE(nn.Module):
         """
         sets = self.index_sets(height, width, attn.device)
         b, h, length, _ = attn.shape
-        attn = attn.to(torch.promote_types(attn.dtype, torch.float32))
+        attn = at_least_float32(attn)
         pooled = attn.new_zeros(b, h, length, self.num_buckets)
         for ids in sets:
             pooled = pooled.scatter_add(-1, ids.expand(attn.shape), attn)
