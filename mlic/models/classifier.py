@@ -28,6 +28,20 @@ class MultiLabelClassifier(ImageClassifier):
             # Weight loading (copy_) and .to(device) keep the layout.
             self.backbone.to(memory_format=torch.channels_last)
 
+    def init_weights(self):
+        """Initialise as the NCHW model does, then keep channels-last.
+
+        Random initialisers (kaiming, trunc_normal ...) fill a tensor in
+        memory order: on channels-last weights the same draws would land on
+        other elements, a different initial model for the same seed. So the
+        backbone is initialised in the standard layout and converted after.
+        """
+        if self.channels_last:
+            self.backbone.to(memory_format=torch.contiguous_format)
+        super().init_weights()
+        if self.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+
     def extract_feat(self, inputs, stage='neck'):
         if self.channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)

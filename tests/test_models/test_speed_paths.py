@@ -120,6 +120,29 @@ def test_channels_last_classifier_same_values_and_keys():
         assert not feat.is_contiguous()
 
 
+def test_channels_last_initialises_the_same_model():
+    """Same seed, same initial weights: random initialisers fill memory in
+    order, so initialising channels-last weights directly would permute the
+    draws (a different model, as if the seed had changed)."""
+    register_all_modules()
+    with DefaultScope.overwrite_default_scope('mlic'):
+        plain, fast = _classifier(False), _classifier(True)
+        torch.manual_seed(1)
+        plain.init_weights()
+        torch.manual_seed(1)
+        fast.init_weights()
+    ref = plain.state_dict()
+    for key, value in fast.state_dict().items():
+        assert torch.equal(value, ref[key]), key
+    # kaiming really drew new values, and the layout is kept
+    with DefaultScope.overwrite_default_scope('mlic'):
+        assert not torch.equal(_classifier(False).backbone.conv1.weight,
+                               plain.backbone.conv1.weight)
+    assert fast.backbone.conv1.weight.is_contiguous(
+        memory_format=torch.channels_last)
+    assert not fast.backbone.conv1.weight.is_contiguous()
+
+
 def test_cross_attention_fused_path_is_the_explicit_one():
     torch.manual_seed(0)
     attn = MultiheadAttentionWithMaps(16, 4, attn_drop=0.0).double().eval()
