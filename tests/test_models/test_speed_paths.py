@@ -231,3 +231,42 @@ def test_fused_adamw_is_the_per_tensor_adamw():
     for a, b, s in zip(loop, fused, start):
         assert (a - s).abs().max() > 1e-4  # it moved
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize('clip', [False, True])
+def test_fused_adamw_under_the_fp16_loss_scaler(clip):
+    """The paper configs' fp16 AMP: the scaler's steps (scale, backward,
+    unscale + clip, step, update) drive the fused AdamW as the per-tensor
+    one, and a step with an inf gradient is skipped by both."""
+    torch.manual_seed(0)
+    start = [torch.randn(8, 4), torch.randn(5),
+             torch.randn(4, 3, 3, 3).contiguous(
+                 memory_format=torch.channels_last)]
+
+    def train(fused):
+        params = [torch.nn.Parameter(t.clone()) for t in start]
+        opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-2,
+                                fused=fused, foreach=not fused)
+        scaler = torch.amp.GradScaler('cpu', init_scale=2.**10,
+                                      growth_interval=2)
+        for k in range(8):
+            opt.zero_grad()
+            loss = sum((p * (k + 1 + i)).sin().sum()
+                       for i, p in enumerate(params))
+            scaler.scale(loss).backward()
+            if k == 3:
+                params[0].grad[0, 0] = float('inf')
+            if clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+            scaler.step(opt)
+            scaler.update()
+        return params, opt, scaler
+
+    loop, _, scaler_loop = train(False)
+    fused, opt, scaler_fused = train(True)
+    for a, b in zip(loop, fused):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
+    assert scaler_fused.get_scale() == scaler_loop.get_scale() == 2.**12
+    assert int(opt.state[fused[0]]['step']) == 7  # the inf step skipped
+    assert (fused[0] - start[0]).abs().max() > 0.05  # and it trained
