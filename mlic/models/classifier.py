@@ -13,11 +13,12 @@ class MultiLabelClassifier(ImageClassifier):
 
     Args:
         channels_last (bool): keep the backbone's 4-D weights and its input
-            images in channels-last (NHWC) memory layout. The values are the
-            same (tests/test_models/test_speed_paths.py); convolutions run
-            faster in it on CPUs (oneDNN) and on GPUs with tensor cores. For
-            CNN backbones (ResNet, TResNet); off in the configs for now:
-            docs/model_zoo.md "Speed" has the measured gain and why.
+            images in channels-last (NHWC) memory layout. The initial
+            weights and the values are the same as in NCHW
+            (tests/test_models/test_speed_paths.py); convolutions run faster
+            in it on CPUs (oneDNN) and on GPUs with tensor cores. On in the
+            configs (docs/model_zoo.md "Speed" has the measured gain); the
+            default here is False, as ``ImageClassifier``.
         *args, **kwargs: as mmpretrain's ``ImageClassifier``.
     """
 

@@ -143,6 +143,44 @@ def test_channels_last_initialises_the_same_model():
     assert not fast.backbone.conv1.weight.is_contiguous()
 
 
+# Small versions of the paper configs' backbones (all run channels-last).
+CONFIG_BACKBONES = {
+    'convnext_v2': (dict(type='ConvNeXt', arch='atto', use_grn=True,
+                         layer_scale_init_value=0., out_indices=(3, ),
+                         gap_before_final_norm=False), 320),
+    'swin': (dict(type='SwinTransformer', arch='tiny', img_size=64,
+                  window_size=4, pad_small_map=True, out_indices=(3, )), 768),
+    'timm_tresnet': (dict(type='TIMMBackbone', model_name='tresnet_m',
+                          pretrained=False), 2048),
+}
+
+
+@pytest.mark.parametrize('name', sorted(CONFIG_BACKBONES))
+def test_channels_last_on_the_config_backbones(name):
+    """Same initial weights and the same logits in NHWC as in NCHW."""
+    register_all_modules()
+    backbone, channels = CONFIG_BACKBONES[name]
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    out = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        with DefaultScope.overwrite_default_scope('mlic'):
+            model = MultiLabelClassifier(
+                backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='MultiLabelLinearClsHead', num_classes=3,
+                          in_channels=channels),
+                channels_last=channels_last)
+            torch.manual_seed(1)
+            model.init_weights()
+        model.eval()
+        with torch.no_grad():
+            out[channels_last] = (model.state_dict(), model(x, mode='tensor'))
+    for key, value in out[True][0].items():
+        assert torch.equal(value, out[False][0][key]), key
+    torch.testing.assert_close(out[True][1], out[False][1], rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_cross_attention_fused_path_is_the_explicit_one():
     torch.manual_seed(0)
     attn = MultiheadAttentionWithMaps(16, 4, attn_drop=0.0).double().eval()
@@ -199,18 +237,20 @@ SCHEDULES = sorted(glob.glob(osp.join(REPO, 'configs', '_base_',
 
 @pytest.mark.parametrize('path', SCHEDULES,
                          ids=[osp.basename(p) for p in SCHEDULES])
-def test_fused_adamw_is_an_option_of_the_schedules(path):
-    """Off by default (docs/model_zoo.md says why); one override turns it
-    on and the built optimizer then runs fused."""
+def test_the_schedules_run_fused_adamw(path):
+    """On by default; one override turns it off (a device without a fused
+    AdamW) and the built optimizer then runs per tensor."""
     register_all_modules()
     from mmengine.optim import build_optim_wrapper
-    cfg = Config.fromfile(path)
-    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    assert not cfg.optim_wrapper.optimizer.get('fused', False)
-    cfg.merge_from_dict({'optim_wrapper.optimizer.fused': True})
-    optim = build_optim_wrapper(_cnn(), dict(
-        type='OptimWrapper', optimizer=cfg.optim_wrapper.optimizer))
-    assert optim.optimizer.param_groups[0]['fused'] is True
+    for fused in (True, False):
+        cfg = Config.fromfile(path)
+        assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+        assert cfg.optim_wrapper.optimizer.fused is True
+        if not fused:
+            cfg.merge_from_dict({'optim_wrapper.optimizer.fused': False})
+        optim = build_optim_wrapper(_cnn(), dict(
+            type='OptimWrapper', optimizer=cfg.optim_wrapper.optimizer))
+        assert optim.optimizer.param_groups[0]['fused'] is fused
 
 
 def test_fused_adamw_is_the_per_tensor_adamw():

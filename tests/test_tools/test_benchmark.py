@@ -104,7 +104,8 @@ def test_compare_query2label_times_the_official_model_in_the_same_step(
                          '--json', str(out)])
     names = [r['variant'] for r in results]
     assert names == ['official Q2L, its step', 'official Q2L, fused AdamW',
-                     'mlic tiny_q2l.py', 'mlic + speed options',
+                     'mlic tiny_q2l.py',
+                     'mlic, fused AdamW + channels_last off',
                      'mlic + Q2L backbone handling']
     assert json.loads(out.read_text())['results'][0]['variant'] == names[0]
     assert results[0]['train_time_ratio'] == 1.0

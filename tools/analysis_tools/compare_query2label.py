@@ -21,9 +21,11 @@ Rows (ratios to the first):
                                on that device, a state_dict loop EMA)
   official Q2L, fused AdamW  - the same model with torch's fused AdamW and
                                mlic's multi-tensor EMA
-  mlic config                - the config as shipped
-  mlic + speed options       - with optim_wrapper.optimizer.fused=True
-                               model.channels_last=True
+  mlic config                - the config as shipped (fused AdamW,
+                               channels-last backbone, multi-tensor EMA)
+  mlic, fused AdamW + channels_last off
+                             - optim_wrapper.optimizer.fused=False
+                               model.channels_last=False
   mlic + Q2L backbone        - the config with Query2Label's ResNet
                                handling (model.backbone.frozen_stages=1
                                model.backbone.norm_eval=True)
@@ -177,8 +179,9 @@ def main(argv=None):
         ('official Q2L, its step', config(its_step), True),
         ('official Q2L, fused AdamW', config(fused), True),
         ('mlic ' + osp.basename(args.config), cfg, False),
-        ('mlic + speed options', config(
-            dict(fused, **{'model.channels_last': True})), False),
+        ('mlic, fused AdamW + channels_last off', config(
+            {'optim_wrapper.optimizer.fused': False,
+             'model.channels_last': False}), False),
         ('mlic + Q2L backbone handling', config(
             {'model.backbone.frozen_stages': 1,
              'model.backbone.norm_eval': True}), False),
