@@ -70,14 +70,16 @@ def test_dual_ema_hook_builds_the_multi_tensor_ema():
     assert ema.momentum == pytest.approx(1e-3)
 
 
-def _classifier(channels_last):
+RESNET = dict(type='ResNet', depth=18, num_stages=2, strides=(1, 2),
+              dilations=(1, 1), out_indices=(1, ))
+
+
+def _classifier(channels_last, backbone=RESNET, channels=128):
     torch.manual_seed(0)
     return MultiLabelClassifier(
-        backbone=dict(type='ResNet', depth=18, num_stages=2,
-                      strides=(1, 2), dilations=(1, 1), out_indices=(1, )),
-        neck=dict(type='GlobalAveragePooling'),
+        backbone=backbone, neck=dict(type='GlobalAveragePooling'),
         head=dict(type='MultiLabelLinearClsHead', num_classes=3,
-                  in_channels=128),
+                  in_channels=channels),
         channels_last=channels_last)
 
 
@@ -163,13 +165,8 @@ def test_channels_last_on_the_config_backbones(name):
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     out = {}
     for channels_last in (False, True):
-        torch.manual_seed(0)
         with DefaultScope.overwrite_default_scope('mlic'):
-            model = MultiLabelClassifier(
-                backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-                head=dict(type='MultiLabelLinearClsHead', num_classes=3,
-                          in_channels=channels),
-                channels_last=channels_last)
+            model = _classifier(channels_last, backbone, channels)
             torch.manual_seed(1)
             model.init_weights()
         model.eval()
