@@ -154,3 +154,24 @@ def test_ignored_labels_have_no_loss():
     elem = head.loss_module(logits, target, reduction_override='none')
     expect = (elem.sum() - elem[0, 2]) / 2
     torch.testing.assert_close(loss, expect)
+
+
+def test_logits_are_float32_under_autocast():
+    """Under bf16 autocast the neck hands the head bf16 features and the
+    decoder runs in bf16; the label classifier still computes in float32:
+    the logits are the float32 group-wise linear of the decoder output, not
+    rounded to bf16 (3 digits, which ties images in AP's ranking)."""
+    torch.manual_seed(0)
+    head = _head(in_channels=64).eval()
+    feats = (torch.randn(3, 64, 2, 3).bfloat16(), )  # as the neck's output
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        query = head.pre_logits(feats)
+        logits = head(feats)
+    assert query.dtype == torch.bfloat16  # the decoder really ran in bf16
+    assert logits.dtype == torch.float32
+    manual = (query.double() * head.fc_weight.double()).sum(-1) + \
+        head.fc_bias.double()
+    torch.testing.assert_close(logits.double(), manual, rtol=1e-6,
+                               atol=1e-6)
+    rounded = manual.bfloat16().double()  # what bf16 logits would carry
+    assert (rounded - manual).abs().max() > 1e-3

@@ -10,6 +10,7 @@ from torch import Tensor
 from mlic.structures.ignored_labels import ignored_classes
 from mlic.registry import MODELS
 from ..layers import QueryDecoderLayer
+from ..layers.precision import at_least_float32
 
 
 @MODELS.register_module()
@@ -134,7 +135,10 @@ class QueryDecoderHead(MultiLabelClsHead):
         return self.decode(feats)[0]
 
     def forward(self, feats) -> Tensor:
-        query = self.pre_logits(feats)
+        # The label classifier computes in at least float32 also under
+        # autocast (B x C x d, cheap): half-precision logits would round the
+        # scores to 3 digits and tie images in the ranking AP sorts.
+        query = at_least_float32(self.pre_logits(feats))
         return (query * self.fc_weight.to(query.dtype)).sum(-1) + \
             self.fc_bias.to(query.dtype)
 

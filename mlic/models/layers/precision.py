@@ -1,6 +1,6 @@
 """The precision rule of mlic's attention: softmax, bucket gathers and
 scatters compute in at least float32 (float64 stays float64), also under
-fp16/bf16 autocast."""
+fp16/bf16 autocast; and so does the label classifier of QueryDecoderHead."""
 import torch
 from torch import Tensor
 
