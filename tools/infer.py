@@ -34,6 +34,9 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', help='cpu, cuda, cuda:1 (default: cuda '
                         'when available)')
+    parser.add_argument('--amp', action='store_true', default=None,
+                        help='mixed precision: fp16 autocast on GPU, bfloat16 '
+                        "on CPU (default: the config's test_cfg.fp16)")
     args = parser.parse_args(argv)
     if args.out and not args.out.endswith(('.jsonl', '.csv')):
         parser.error(f'--out {args.out}: use a .jsonl or a .csv file')
@@ -77,7 +80,8 @@ def main(argv=None):
     check_file_exists(args.thr_file, 'threshold file given to --thr-file')
     thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
-                                 device=args.device, thresholds=thresholds)
+                                 device=args.device, thresholds=thresholds,
+                                 amp=args.amp)
     items = expand_inputs(args.inputs)  # folders walked once
     total = len(items)
     bar = ProgressBar(total, file=sys.stderr)

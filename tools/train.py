@@ -1,7 +1,7 @@
 """Train a model from a config: python tools/train.py CONFIG [options]."""
 import argparse
 
-from mlic.engine import build_runner, finish_distributed
+from mlic.engine import build_runner, enable_eval_amp, finish_distributed
 from mlic.utils import check_file_exists, load_config, prepare_run
 from mlic.utils.cli import add_run_args, finish_run_args
 
@@ -18,7 +18,8 @@ def parse_args(argv=None):
         'the work dir')
     parser.add_argument(
         '--amp', action='store_true',
-        help='mixed precision (fp16 on GPU, bfloat16 autocast on CPU)')
+        help='mixed precision (fp16 on GPU, bfloat16 autocast on CPU) for '
+        'training and validation')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the lr by total batch / auto_scale_lr.base_batch_size')
@@ -42,6 +43,8 @@ def merge_args(cfg, args):
         cfg.partial_load = True
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.amp:
+        enable_eval_amp(cfg, 'val_cfg')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -83,11 +83,17 @@ class MultiLabelInferencer:
             ``thr`` when it has one, else 0.5.
         classes (list, optional): class names; default the names stored in
             the checkpoint (the training set's), else the test dataset's.
+        amp (bool): mixed precision - the forward under fp16 autocast on a
+            GPU, bfloat16 autocast on a CPU (what ``tools/test.py --amp``
+            and ``test_cfg.fp16`` run; on the demo the scores move by 6e-4
+            on average, docs/model_zoo.md "Speed"). Default: the config's
+            ``test_cfg.fp16``, else float32.
     """
 
     def __init__(self, model, pretrained: Optional[str] = None,
                  device: Optional[str] = None, thresholds=None,
-                 classes: Optional[Sequence[str]] = None):
+                 classes: Optional[Sequence[str]] = None,
+                 amp: Optional[bool] = None):
         from mmengine.config import Config
         from mmengine.logging import print_log
 
@@ -122,6 +128,9 @@ class MultiLabelInferencer:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(device)
         self.model = net.to(self.device).eval()
+        if amp is None:
+            amp = bool((cfg.get('test_cfg') or {}).get('fp16', False))
+        self.amp = bool(amp)
         self.num_classes = int(self.model.head.num_classes)
         self.classes = self._classes(classes, meta)
         self._pipelines = self._build_pipelines()
@@ -170,6 +179,11 @@ class MultiLabelInferencer:
                              'loading step (LoadImageChecked)')
         build = [TRANSFORMS.build(s) for s in steps]
         return dict(path=Compose(build), array=Compose(build[1:]))
+
+    def _precision(self):
+        """The forward's autocast (a no-op without ``amp``)."""
+        from mlic.engine.eval_amp import eval_autocast
+        return eval_autocast(self.device.type, self.amp)
 
     def set_thresholds(self, thresholds) -> None:
         from mlic.evaluation import resolve_thresholds
@@ -234,7 +248,7 @@ class MultiLabelInferencer:
             if not data:
                 yield []
                 continue
-            with torch.no_grad():
+            with torch.no_grad(), self._precision():
                 samples = self.model.test_step(pseudo_collate(data))
             scores = [s.pred_score.float().cpu().numpy() for s in samples]
             yield [self._result(item, s, topk)
@@ -260,7 +274,7 @@ class MultiLabelInferencer:
         packed = prepared['inputs'].clone()
         data = self.model.data_preprocessor(pseudo_collate([prepared]),
                                             False)
-        with torch.no_grad():
+        with torch.no_grad(), self._precision():
             feats = self.model.extract_feat(data['inputs'])
             scores = torch.sigmoid(head(feats))[0]
             maps = head.attention_maps(feats)

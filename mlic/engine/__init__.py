@@ -5,6 +5,7 @@ from .checkpoint_allowlist import (allow_mmengine_checkpoints,
                                    mmengine_checkpoint_globals)
 from .cpu import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
                   finish_distributed, init_cpu_distributed, is_cpu_only)
+from .eval_amp import enable_eval_amp, eval_autocast
 from .hooks import (CheckpointHook, DualEMAHook, FiniteLossHook,
                     NonFiniteLossError, NumClassCheckHook)
 from .loops import DualValLoop
@@ -18,5 +19,6 @@ __all__ = [
     'NonFiniteWeightsError', 'NumClassCheckHook', 'OneCycleLR', 'build_runner',
     'find_latest_checkpoint', 'read_checkpoint', 'allow_mmengine_checkpoints',
     'mmengine_checkpoint_globals', 'finish_distributed',
-    'init_cpu_distributed', 'is_cpu_only', 'check_upstream'
+    'init_cpu_distributed', 'is_cpu_only', 'check_upstream',
+    'enable_eval_amp', 'eval_autocast'
 ]

@@ -6,7 +6,9 @@ forward and loss, backward, the config's optimizer wrapper (AMP, clipping)
 and, when the config has one, the update of the averaged model its EMA hook
 builds. Each phase (data, forward, backward, optimizer, EMA) is timed on its
 own (with a device sync), the median over the timed steps after warm-up;
-img/s is batch / median step time. Inference: the model's test step. Peak
+img/s is batch / median step time. Inference: the model's test step, under
+the mixed precision of mlic.engine.eval_amp when the config's
+``test_cfg.fp16`` is set (as tools/test.py runs it), else in float32. Peak
 memory: on CUDA ``max_memory_allocated`` during one step; on CPU the peak of
 malloc's in-use bytes during one step (mlic.utils.memory), each minus the
 memory in use before the step. Pretrained weights are not loaded (the speed
@@ -90,6 +92,7 @@ class StepTimer:
         from mmengine.optim import build_optim_wrapper
 
         from mlic.engine.cpu import cpu_optim_wrapper_cfg
+        from mlic.engine.eval_amp import eval_precision_name
         from mlic.registry import HOOKS, MODELS
         self.device = torch.device(device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
@@ -129,6 +132,9 @@ class StepTimer:
         self.infer_data = random_batch(cfg, self.infer_batch, num_classes,
                                        seed=1)
         self.records, self.infer_times = [], []
+        self.infer_amp = bool((cfg.get('test_cfg') or {}).get('fp16', False))
+        self.infer_dtype = eval_precision_name(self.device.type,
+                                               self.infer_amp)
 
     def _timed(self, fn):
         import torch
@@ -180,8 +186,10 @@ class StepTimer:
 
     def infer(self, steps, record=True):
         import torch
+
+        from mlic.engine.eval_amp import eval_autocast
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), eval_autocast(self.device.type, self.infer_amp):
             out = [self._timed(lambda: self.model.test_step(
                 self.infer_data))[1] for _ in range(steps)]
         if record:
@@ -206,6 +214,7 @@ class StepTimer:
             infer_img_s=self.infer_batch / infer_ms * 1000.0,
             batch=self.batch, infer_batch=self.infer_batch,
             steps_timed=len(records), dtype=self.dtype,
+            infer_dtype=self.infer_dtype,
             device=str(self.device))
 
 
@@ -300,7 +309,8 @@ def format_table(results, title, steps, warmup, rounds=1):
     base = results[0]
     timed = f'{rounds} x {steps}' if rounds > 1 else f'{steps}'
     lines = [f'{title} on {base["device"]}, {base["dtype"]}, train batch '
-             f'{base["batch"]}, inference batch {base["infer_batch"]}, '
+             f'{base["batch"]}, inference batch {base["infer_batch"]} '
+             f'({base["infer_dtype"]}), '
              f'median of {timed} after {warmup} warm-up'
              + (', variants interleaved' if rounds > 1 else ''),
              f'{"variant":<40} {"ms/step":>9} {"img/s":>8} {"x":>6} '

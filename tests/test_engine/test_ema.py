@@ -99,9 +99,13 @@ class _ScoreModel(BaseModel):
         super().__init__()
         self.w = nn.Parameter(torch.zeros(2, 2))
 
+    autocast_seen = []  # per predict call: was CPU autocast on?
+
     def forward(self, inputs, data_samples=None, mode='tensor'):
         x = torch.stack(inputs) if isinstance(inputs, list) else inputs
         logits = x @ self.w
+        if mode == 'predict':
+            self.autocast_seen.append(torch.is_autocast_enabled('cpu'))
         if mode == 'loss':
             return dict(loss=(logits * 0).sum())
         for s, p in zip(data_samples, logits.sigmoid()):
@@ -124,7 +128,7 @@ class _SetWeightsHook(Hook):
             hook.ema_model.module.w.copy_(self.ema)
 
 
-def _run(tmp_path, raw, ema):
+def _run(tmp_path, raw, ema, val_cfg=None):
     register_all_modules()
     loader = dict(dataset=_ToyData(), batch_size=2, num_workers=0,
                   sampler=dict(type='DefaultSampler', shuffle=False),
@@ -135,7 +139,7 @@ def _run(tmp_path, raw, ema):
         train_dataloader=loader,
         val_dataloader=loader,
         train_cfg=dict(by_epoch=True, max_epochs=1),
-        val_cfg=dict(type='DualValLoop'),
+        val_cfg=val_cfg or dict(type='DualValLoop'),
         val_evaluator=dict(type='MLICMetric'),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
         default_hooks=dict(checkpoint=dict(
@@ -175,6 +179,19 @@ def test_best_checkpoint_holds_the_better_model(tmp_path, better):
     torch.testing.assert_close(ckpt['state_dict']['w'], raw)
     torch.testing.assert_close(hook.ema_model.module.w, ema)
     assert hook.selected == better
+
+
+@pytest.mark.parametrize('fp16', [False, True])
+def test_both_models_validate_in_the_loops_precision(tmp_path, fp16):
+    """val_cfg.fp16 (the paper schedule's): the raw and the EMA pass
+    both run under autocast (bf16 on a CPU); without it neither does."""
+    _ScoreModel.autocast_seen.clear()
+    runner = _run(tmp_path, BAD, GOOD,
+                  val_cfg=dict(type='DualValLoop', fp16=fp16))
+    assert _ScoreModel.autocast_seen == [fp16] * 4  # 2 batches x 2 models
+    hook = next(h for h in runner.hooks if isinstance(h, DualEMAHook))
+    assert hook.selected == 'ema'
+    assert runner.message_hub.log_scalars['val/mAP'].current() == 100.0
 
 
 def test_without_ema_hook_it_is_a_plain_val_loop(tmp_path):

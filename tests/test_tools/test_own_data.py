@@ -132,6 +132,23 @@ def test_inferencer_equals_test_tool(trained, tmp_path):
                                          reverse=True)[:2]
 
 
+def test_amp_evaluation_equals_amp_inference(trained, tmp_path):
+    """tools/test.py --amp and MultiLabelInferencer(amp=True) run the same
+    autocast (bf16 on this CPU): the same scores, which differ from the
+    float32 ones by bf16 rounding only."""
+    runs = {}
+    for name, extra in (('fp32', ()), ('amp', ('--amp', ))):
+        (tmp_path / name).mkdir()
+        runs[name] = _test_out(trained, tmp_path / name, *extra)[1]
+    diff = np.abs(runs['amp']['scores'] - runs['fp32']['scores']).max()
+    assert 0 < diff < 0.05  # autocast was on, and only rounds
+    infer = _inferencer(trained, amp=True)
+    results = infer(list(runs['amp']['img_paths']), batch_size=2)
+    got = np.array([[r['scores'][c] for c in CLASSES] for r in results])
+    np.testing.assert_allclose(got, runs['amp']['scores'], atol=1e-5)
+    assert _inferencer(trained).amp is False  # the config's test_cfg
+
+
 def test_infer_tool_writes_jsonl_and_csv_and_skips_bad_images(trained,
                                                               tmp_path):
     folder = tmp_path / 'new'

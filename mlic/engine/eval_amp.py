@@ -1,0 +1,54 @@
+"""Mixed-precision evaluation and inference.
+
+One rule for every place that runs a trained model: ``val_cfg.fp16`` /
+``test_cfg.fp16`` (mmengine's ValLoop and TestLoop, and mlic's
+DualValLoop), ``tools/train.py --amp`` (training and validation),
+``tools/test.py --amp``, ``MultiLabelInferencer(amp=True)`` /
+``tools/infer.py --amp`` and the benchmark's inference column: the forward
+runs under fp16 autocast on a GPU and bfloat16 autocast on a CPU (the only
+low precision CPU autocast has; what mmengine's loops pick for
+``fp16=True``). Attention softmax, IRPE gathers and QueryDecoderHead's
+label classifier stay in float32 under it
+(:mod:`mlic.models.layers.precision`), so its scores carry float32
+resolution; what changes is the rounding of the convolutions and matrix
+products. docs/model_zoo.md "Speed" has the measured speed and the change
+of the metrics.
+"""
+import contextlib
+
+import torch
+
+EVAL_DTYPES = {'cuda': torch.float16, 'cpu': torch.bfloat16}
+
+
+def eval_autocast(device_type: str, enabled: bool = True):
+    """The autocast of mixed-precision evaluation on ``device_type``
+    (``'cuda'`` or ``'cpu'``); a no-op context when not ``enabled``."""
+    if not enabled:
+        return contextlib.nullcontext()
+    if device_type not in EVAL_DTYPES:
+        raise ValueError(f'mixed-precision evaluation on {device_type!r}: '
+                         'only cuda (fp16) and cpu (bfloat16) have it; run '
+                         'without --amp / test_cfg.fp16 there')
+    return torch.autocast(device_type=device_type,
+                          dtype=EVAL_DTYPES[device_type])
+
+
+def eval_precision_name(device_type: str, enabled: bool) -> str:
+    """'fp32', 'fp16 autocast' or 'bf16 autocast' (for tables, logs)."""
+    if not enabled:
+        return 'fp32'
+    short = {torch.float16: 'fp16', torch.bfloat16: 'bf16'}
+    return f'{short[EVAL_DTYPES[device_type]]} autocast'
+
+
+def enable_eval_amp(cfg, *loops: str):
+    """Set ``fp16=True`` in ``cfg.<loop>`` for each of ``loops``
+    (``'val_cfg'``, ``'test_cfg'``); a loop the config switched off (None)
+    stays off."""
+    for name in loops:
+        loop = cfg.get(name, {})
+        if loop is None:
+            continue
+        cfg[name] = dict(loop, fp16=True)
+    return cfg

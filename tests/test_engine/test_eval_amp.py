@@ -1,0 +1,93 @@
+"""Mixed-precision evaluation: one autocast rule (fp16 on a GPU, bf16 on a
+CPU) reached by --amp of the tools, test_cfg/val_cfg.fp16, the inferencer
+and the benchmark's inference."""
+import os.path as osp
+
+import pytest
+import torch
+
+from conftest import REPO, load_tool
+from mlic.engine import enable_eval_amp, eval_autocast
+from mlic.engine.eval_amp import eval_precision_name
+
+TINY_Q2L = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
+
+
+def test_eval_autocast_is_bf16_on_cpu_and_off_when_disabled():
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with eval_autocast('cpu'):
+        assert torch.is_autocast_enabled('cpu')
+        assert (a @ b).dtype == torch.bfloat16
+    with eval_autocast('cpu', enabled=False):
+        assert not torch.is_autocast_enabled('cpu')
+        assert (a @ b).dtype == torch.float32
+    assert eval_precision_name('cpu', True) == 'bf16 autocast'
+    assert eval_precision_name('cuda', True) == 'fp16 autocast'
+    assert eval_precision_name('cuda', False) == 'fp32'
+    with pytest.raises(ValueError, match="'mps'.*without --amp"):
+        eval_autocast('mps')
+
+
+def test_enable_eval_amp_keeps_the_loop_and_a_switched_off_one():
+    from mmengine.config import Config
+    cfg = Config(dict(val_cfg=dict(type='DualValLoop', select_by='mAP'),
+                      test_cfg=dict()))
+    enable_eval_amp(cfg, 'val_cfg', 'test_cfg')
+    assert cfg.val_cfg == dict(type='DualValLoop', select_by='mAP',
+                               fp16=True)
+    assert cfg.test_cfg == dict(fp16=True)
+    off = Config(dict(val_cfg=None))
+    enable_eval_amp(off, 'val_cfg')
+    assert off.val_cfg is None
+
+
+def test_tools_amp_flags_reach_the_loops():
+    from mlic.utils import load_config
+    train, test = load_tool('train'), load_tool('test')
+    cfg = train.merge_args(load_config(TINY_Q2L),
+                           train.parse_args([TINY_Q2L, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.val_cfg.fp16 is True
+    cfg = train.merge_args(load_config(TINY_Q2L),
+                           train.parse_args([TINY_Q2L, '--amp',
+                                             '--no-validate']))
+    assert cfg.val_cfg is None  # no validation stays none
+    plain = train.merge_args(load_config(TINY_Q2L),
+                             train.parse_args([TINY_Q2L]))
+    assert not plain.val_cfg.get('fp16', False)
+    cfg = test.merge_args(load_config(TINY_Q2L),
+                          test.parse_args([TINY_Q2L, 'x.pth', '--amp']))
+    assert cfg.test_cfg.fp16 is True
+    assert not test.merge_args(load_config(TINY_Q2L), test.parse_args(
+        [TINY_Q2L, 'x.pth'])).test_cfg.get('fp16', False)
+
+
+def test_mmengine_loops_autocast_what_eval_autocast_does():
+    """mmengine's ValLoop/TestLoop run ``fp16=True`` under its autocast: on
+    a CPU the same bf16 autocast as eval_autocast."""
+    from mmengine.runner.amp import autocast
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with autocast(enabled=True, device_type='cpu'):
+        loops = (a @ b).dtype
+    with eval_autocast('cpu'):
+        ours = (a @ b).dtype
+    assert loops == ours == torch.bfloat16
+
+
+def test_benchmark_inference_follows_test_cfg_fp16():
+    from mlic.engine.benchmark import StepTimer
+    from mlic.utils import load_config, register_all_modules
+    register_all_modules()
+    seen = {}
+    for amp in (False, True):
+        cfg = load_config(TINY_Q2L, {'test_cfg.fp16': amp})
+        timer = StepTimer(cfg, batch=2)
+        test_step = timer.model.test_step
+
+        def spy(data, amp=amp, test_step=test_step):
+            seen[amp] = torch.is_autocast_enabled('cpu')
+            return test_step(data)
+        timer.model.test_step = spy
+        timer.infer(1)
+        assert timer.infer_dtype == ('bf16 autocast' if amp else 'fp32')
+    assert seen == {False: False, True: True}
