@@ -130,7 +130,9 @@ class MultiLabelInferencer:
         self.model = net.to(self.device).eval()
         if amp is None:
             amp = bool((cfg.get('test_cfg') or {}).get('fp16', False))
-        self.amp = bool(amp)
+        from mlic.engine.eval_amp import eval_amp_allowed
+        self.amp = eval_amp_allowed(self.device.type, amp,
+                                    lambda m: print_log(m, logger='current'))
         self.num_classes = int(self.model.head.num_classes)
         self.classes = self._classes(classes, meta)
         self._pipelines = self._build_pipelines()

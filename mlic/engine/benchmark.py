@@ -92,7 +92,8 @@ class StepTimer:
         from mmengine.optim import build_optim_wrapper
 
         from mlic.engine.cpu import cpu_optim_wrapper_cfg
-        from mlic.engine.eval_amp import eval_precision_name
+        from mlic.engine.eval_amp import (eval_amp_allowed,
+                                          eval_precision_name)
         from mlic.registry import HOOKS, MODELS
         self.device = torch.device(device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
@@ -103,7 +104,13 @@ class StepTimer:
             model = model()  # a function that builds it
         self.model = model.to(self.device)
         optim_cfg = copy.deepcopy(cfg.optim_wrapper)
-        if amp:
+        if amp and self.device.type == 'cpu':
+            # asked for: bf16 autocast even on a CPU without bf16
+            # instructions (where a config's own AMP trains in float32)
+            optim_cfg.pop('loss_scale', None)
+            optim_cfg.pop('dtype', None)
+            optim_cfg['type'] = 'CPUAmpOptimWrapper'
+        elif amp:
             optim_cfg['type'] = 'AmpOptimWrapper'
             optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
         if self.device.type == 'cpu':
@@ -132,7 +139,10 @@ class StepTimer:
         self.infer_data = random_batch(cfg, self.infer_batch, num_classes,
                                        seed=1)
         self.records, self.infer_times = [], []
-        self.infer_amp = bool((cfg.get('test_cfg') or {}).get('fp16', False))
+        self.infer_amp = eval_amp_allowed(
+            self.device.type,
+            bool((cfg.get('test_cfg') or {}).get('fp16', False)),
+            logger_print=lambda m: None)  # as tools/test.py would run it
         self.infer_dtype = eval_precision_name(self.device.type,
                                                self.infer_amp)
 

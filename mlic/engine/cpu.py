@@ -9,8 +9,15 @@ mmengine assumes GPUs in three places, and mlic's Runner
 * its DDP wrapper passes GPU ids: :func:`wrap_model_for_cpu` uses
   :class:`CPUDistributedDataParallel` instead;
 * its ``AmpOptimWrapper`` refuses a CPU: :func:`cpu_optim_wrapper_cfg`
-  turns it into :class:`CPUAmpOptimWrapper` (bfloat16 autocast), announced
-  in the log.
+  turns it into :class:`CPUAmpOptimWrapper` (bfloat16 autocast) on a CPU
+  with bf16 instructions (x86 AVX512-BF16 or AMX, :func:`cpu_has_native_bf16`)
+  and into float32 training on one without (bf16 autocast would be slower
+  than float32 there), announced in the log either way.
+
+And one that is not mmengine's assumption but a CPU's: mixed-precision
+validation and testing (``val_cfg.fp16`` / ``test_cfg.fp16``) on a CPU
+without bf16 instructions evaluates in float32 (:func:`cpu_eval_loop_cfg`),
+announced.
 
 On a machine with GPUs none of this changes anything.
 """
@@ -27,6 +34,16 @@ from mlic.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 
 def is_cpu_only():
     return not torch.cuda.is_available()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (x86 AVX512-BF16 or
+    AMX), where bf16 autocast is faster than float32. Without them oneDNN
+    emulates bf16 or torch falls back to slow kernels. torch's probes are
+    private (``torch.cpu._is_*``); a torch without them counts as no."""
+    probes = [getattr(torch.cpu, name, None) for name in
+              ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
+    return any(bool(probe()) for probe in probes if probe is not None)
 
 
 def init_cpu_distributed(launcher):
@@ -100,6 +117,20 @@ class CPUAmpOptimWrapper(OptimWrapper):
                 yield
 
 
+def cpu_eval_loop_cfg(loop, logger_print=print):
+    """A val / test loop config with ``fp16=True`` on a CPU-only machine
+    without bf16 instructions: ``fp16`` off (float32), announced
+    (:func:`mlic.engine.eval_amp.eval_amp_allowed`). Anything else comes
+    back unchanged."""
+    from .eval_amp import eval_amp_allowed
+    if not isinstance(loop, dict) or not loop.get('fp16') or \
+            not is_cpu_only():
+        return loop
+    if eval_amp_allowed('cpu', True, logger_print):
+        return loop
+    return dict(loop, fp16=False)
+
+
 def wrap_model_for_cpu(model_wrapper_cfg, model):
     """The DDP wrapper of ``model`` on a CPU-only machine (None: not
     distributed, or the config names another wrapper than mmengine's)."""
@@ -121,13 +152,22 @@ def cpu_optim_wrapper_cfg(optim, logger_print=print):
             optim.get('type') != 'AmpOptimWrapper':
         return optim
     dtype = optim.get('dtype', None)
+    new = {k: v for k, v in optim.items() if k not in ('loss_scale', 'dtype')}
+    if not cpu_has_native_bf16():
+        logger_print('AMP requested on a CPU-only machine without bf16 '
+                     'instructions (AVX512-BF16 or AMX): training in float32 '
+                     '(OptimWrapper), since bf16 autocast runs slower than '
+                     'float32 there; optim_wrapper.type=CPUAmpOptimWrapper '
+                     'forces bf16 autocast.')
+        new['type'] = 'OptimWrapper'
+        return new
     # A GPU recipe (fp16 + loss scaling) run on a CPU - tests, a laptop
-    # smoke run - keeps mixed precision the only way a CPU offers it.
+    # smoke run, the built-in demo - keeps mixed precision the only way a
+    # CPU offers it.
     asked = '' if dtype in (None, 'bfloat16', torch.bfloat16) else (
         f' (the config asks for dtype={dtype!r}, which needs a GPU)')
     logger_print('AMP requested on a CPU-only machine: using bfloat16 '
                  f'autocast (CPUAmpOptimWrapper){asked}; fp16 with loss '
                  'scaling needs a GPU.')
-    new = {k: v for k, v in optim.items() if k not in ('loss_scale', 'dtype')}
     new['type'] = 'CPUAmpOptimWrapper'
     return new

@@ -11,8 +11,10 @@ low precision CPU autocast has; what mmengine's loops pick for
 label classifier stay in float32 under it
 (:mod:`mlic.models.layers.precision`), so its scores carry float32
 resolution; what changes is the rounding of the convolutions and matrix
-products. docs/model_zoo.md "Speed" has the measured speed and the change
-of the metrics.
+products. On a CPU without bf16 instructions (x86 AVX512-BF16 or AMX)
+bf16 autocast is slower than float32, so there evaluation stays in
+float32, said in the log (:func:`eval_amp_allowed`). docs/model_zoo.md
+"Speed" has the measured speed and the change of the metrics.
 """
 import contextlib
 
@@ -40,6 +42,19 @@ def eval_precision_name(device_type: str, enabled: bool) -> str:
         return 'fp32'
     short = {torch.float16: 'fp16', torch.bfloat16: 'bf16'}
     return f'{short[EVAL_DTYPES[device_type]]} autocast'
+
+
+def eval_amp_allowed(device_type: str, enabled: bool,
+                     logger_print=print) -> bool:
+    """``enabled``, except on a CPU without bf16 instructions: there
+    False, announced with ``logger_print``."""
+    from .cpu import cpu_has_native_bf16
+    if enabled and device_type == 'cpu' and not cpu_has_native_bf16():
+        logger_print('Mixed-precision evaluation asked for on a CPU without '
+                     'bf16 instructions (AVX512-BF16 or AMX): evaluating in '
+                     'float32, since bf16 autocast runs slower there.')
+        return False
+    return bool(enabled)
 
 
 def enable_eval_amp(cfg, *loops: str):

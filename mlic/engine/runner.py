@@ -39,7 +39,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mlic.registry import DATASETS, RUNNERS
-from .cpu import cpu_optim_wrapper_cfg, wrap_model_for_cpu
+from .cpu import (cpu_eval_loop_cfg, cpu_optim_wrapper_cfg,
+                  wrap_model_for_cpu)
 from .upstream import (check_runner_attributes, mark_runner_loaded,
                        runner_resume_state, set_runner_load_from)
 from .checkpoint import (DDP_PREFIX, CheckpointError, atomic_replace,
@@ -133,6 +134,14 @@ class MLICRunner(Runner):
             if wrapped is not None:
                 return wrapped
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def build_val_loop(self, loop):
+        return super().build_val_loop(cpu_eval_loop_cfg(loop,
+                                                        self.logger.info))
+
+    def build_test_loop(self, loop):
+        return super().build_test_loop(cpu_eval_loop_cfg(loop,
+                                                         self.logger.info))
 
     def build_optim_wrapper(self, optim_wrapper):
         if isinstance(optim_wrapper, dict):

@@ -28,6 +28,7 @@ class _Toy(nn.Module):
 
 def test_ema_equals_closed_form():
     """After N steps: ema = d^(N-1) p_1 + sum_{k>=2} (1-d) d^(N-k) p_k."""
+    register_all_modules()  # the hook builds mlic's MultiTensorEMA
     torch.manual_seed(0)
     model = _Toy()
     hook = DualEMAHook(decay=0.9)
@@ -128,12 +129,12 @@ class _SetWeightsHook(Hook):
             hook.ema_model.module.w.copy_(self.ema)
 
 
-def _run(tmp_path, raw, ema, val_cfg=None):
+def _run(tmp_path, raw, ema, val_cfg=None, runner_type=Runner):
     register_all_modules()
     loader = dict(dataset=_ToyData(), batch_size=2, num_workers=0,
                   sampler=dict(type='DefaultSampler', shuffle=False),
                   collate_fn=dict(type='pseudo_collate'))
-    runner = Runner(
+    runner = runner_type(
         model=dict(type='_ScoreModel'),
         work_dir=str(tmp_path),
         train_dataloader=loader,
@@ -181,14 +182,21 @@ def test_best_checkpoint_holds_the_better_model(tmp_path, better):
     assert hook.selected == better
 
 
-@pytest.mark.parametrize('fp16', [False, True])
-def test_both_models_validate_in_the_loops_precision(tmp_path, fp16):
+@pytest.mark.parametrize('fp16,bf16_cpu', [(False, True), (True, True),
+                                           (True, False)])
+def test_both_models_validate_in_the_loops_precision(tmp_path, monkeypatch,
+                                                     fp16, bf16_cpu):
     """val_cfg.fp16 (the paper schedule's): the raw and the EMA pass
-    both run under autocast (bf16 on a CPU); without it neither does."""
+    both run under autocast (bf16 on a CPU); without it neither does, nor
+    on a CPU without bf16 instructions (float32 there, announced)."""
+    from mlic.engine import MLICRunner, cpu
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: bf16_cpu)
     _ScoreModel.autocast_seen.clear()
     runner = _run(tmp_path, BAD, GOOD,
-                  val_cfg=dict(type='DualValLoop', fp16=fp16))
-    assert _ScoreModel.autocast_seen == [fp16] * 4  # 2 batches x 2 models
+                  val_cfg=dict(type='DualValLoop', fp16=fp16),
+                  runner_type=MLICRunner)
+    on = fp16 and (bf16_cpu or not cpu.is_cpu_only())
+    assert _ScoreModel.autocast_seen == [on] * 4  # 2 batches x 2 models
     hook = next(h for h in runner.hooks if isinstance(h, DualEMAHook))
     assert hook.selected == 'ema'
     assert runner.message_hub.log_scalars['val/mAP'].current() == 100.0

@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import REPO, load_tool
+from conftest import REPO, TINY_CFG, load_tool
 from mlic.engine import enable_eval_amp, eval_autocast
 from mlic.engine.eval_amp import eval_precision_name
 
@@ -43,23 +43,26 @@ def test_enable_eval_amp_keeps_the_loop_and_a_switched_off_one():
 
 def test_tools_amp_flags_reach_the_loops():
     from mlic.utils import load_config
+    # a float32 config (the tiny ResNet baseline): --amp is what changes it
+    assert load_config(TINY_CFG).optim_wrapper.get('type') in (
+        None, 'OptimWrapper')
     train, test = load_tool('train'), load_tool('test')
-    cfg = train.merge_args(load_config(TINY_Q2L),
-                           train.parse_args([TINY_Q2L, '--amp']))
+    cfg = train.merge_args(load_config(TINY_CFG),
+                           train.parse_args([TINY_CFG, '--amp']))
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.val_cfg.fp16 is True
-    cfg = train.merge_args(load_config(TINY_Q2L),
-                           train.parse_args([TINY_Q2L, '--amp',
+    cfg = train.merge_args(load_config(TINY_CFG),
+                           train.parse_args([TINY_CFG, '--amp',
                                              '--no-validate']))
     assert cfg.val_cfg is None  # no validation stays none
-    plain = train.merge_args(load_config(TINY_Q2L),
-                             train.parse_args([TINY_Q2L]))
+    plain = train.merge_args(load_config(TINY_CFG),
+                             train.parse_args([TINY_CFG]))
     assert not plain.val_cfg.get('fp16', False)
-    cfg = test.merge_args(load_config(TINY_Q2L),
-                          test.parse_args([TINY_Q2L, 'x.pth', '--amp']))
+    cfg = test.merge_args(load_config(TINY_CFG),
+                          test.parse_args([TINY_CFG, 'x.pth', '--amp']))
     assert cfg.test_cfg.fp16 is True
-    assert not test.merge_args(load_config(TINY_Q2L), test.parse_args(
-        [TINY_Q2L, 'x.pth'])).test_cfg.get('fp16', False)
+    assert not test.merge_args(load_config(TINY_CFG), test.parse_args(
+        [TINY_CFG, 'x.pth'])).test_cfg.get('fp16', False)
 
 
 def test_mmengine_loops_autocast_what_eval_autocast_does():
@@ -74,10 +77,31 @@ def test_mmengine_loops_autocast_what_eval_autocast_does():
     assert loops == ours == torch.bfloat16
 
 
-def test_benchmark_inference_follows_test_cfg_fp16():
+def test_no_bf16_instructions_means_float32_evaluation(monkeypatch):
+    from mlic.engine import cpu
+    from mlic.engine.eval_amp import eval_amp_allowed
+    said = []
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
+    assert eval_amp_allowed('cpu', True, said.append) is False
+    assert 'without bf16 instructions' in said[0] and 'float32' in said[0]
+    assert eval_amp_allowed('cuda', True, said.append) is True
+    assert eval_amp_allowed('cpu', False, said.append) is False
+    assert len(said) == 1
+    monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
+    loop = dict(type='DualValLoop', fp16=True)
+    assert cpu.cpu_eval_loop_cfg(loop, said.append) == dict(
+        type='DualValLoop', fp16=False)
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: True)
+    assert cpu.cpu_eval_loop_cfg(loop, said.append) is loop
+
+
+@pytest.mark.parametrize('bf16_cpu', [True, False])
+def test_benchmark_inference_follows_test_cfg_fp16(monkeypatch, bf16_cpu):
+    from mlic.engine import cpu
     from mlic.engine.benchmark import StepTimer
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: bf16_cpu)
     seen = {}
     for amp in (False, True):
         cfg = load_config(TINY_Q2L, {'test_cfg.fp16': amp})
@@ -89,5 +113,6 @@ def test_benchmark_inference_follows_test_cfg_fp16():
             return test_step(data)
         timer.model.test_step = spy
         timer.infer(1)
-        assert timer.infer_dtype == ('bf16 autocast' if amp else 'fp32')
-    assert seen == {False: False, True: True}
+        assert timer.infer_dtype == ('bf16 autocast' if amp and bf16_cpu
+                                     else 'fp32')
+    assert seen == {False: False, True: bf16_cpu}
