@@ -5,10 +5,9 @@ One rule for every place that runs a trained model: ``val_cfg.fp16`` /
 DualValLoop), ``tools/train.py --amp`` (training and validation),
 ``tools/test.py --amp``, ``MultiLabelInferencer(amp=True)`` /
 ``tools/infer.py --amp`` and the benchmark's inference column: the forward
-runs under fp16 autocast on a GPU and bfloat16 autocast on a CPU (the only
-low precision CPU autocast has; what mmengine's loops pick for
-``fp16=True``). Attention softmax, IRPE gathers and QueryDecoderHead's
-label classifier stay in float32 under it
+runs under fp16 autocast on a GPU and bfloat16 autocast on a CPU (what
+mmengine's loops pick for ``fp16=True``). Attention softmax, IRPE gathers
+and QueryDecoderHead's label classifier stay in float32 under it
 (:mod:`mlic.models.layers.precision`), so its scores carry float32
 resolution; what changes is the rounding of the convolutions and matrix
 products. On a CPU without bf16 instructions (x86 AVX512-BF16 or AMX)
