@@ -128,9 +128,9 @@ class MultiLabelInferencer:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(device)
         self.model = net.to(self.device).eval()
+        from mlic.engine.eval_amp import config_eval_amp, eval_amp_allowed
         if amp is None:
-            amp = bool((cfg.get('test_cfg') or {}).get('fp16', False))
-        from mlic.engine.eval_amp import eval_amp_allowed
+            amp = config_eval_amp(cfg)
         self.amp = eval_amp_allowed(self.device.type, amp,
                                     lambda m: print_log(m, logger='current'))
         self.num_classes = int(self.model.head.num_classes)

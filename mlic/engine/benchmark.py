@@ -92,7 +92,7 @@ class StepTimer:
         from mmengine.optim import build_optim_wrapper
 
         from mlic.engine.cpu import cpu_optim_wrapper_cfg
-        from mlic.engine.eval_amp import (eval_amp_allowed,
+        from mlic.engine.eval_amp import (config_eval_amp, eval_amp_allowed,
                                           eval_precision_name)
         from mlic.registry import HOOKS, MODELS
         self.device = torch.device(device)
@@ -139,10 +139,8 @@ class StepTimer:
         self.infer_data = random_batch(cfg, self.infer_batch, num_classes,
                                        seed=1)
         self.records, self.infer_times = [], []
-        self.infer_amp = eval_amp_allowed(
-            self.device.type,
-            bool((cfg.get('test_cfg') or {}).get('fp16', False)),
-            logger_print=lambda m: None)  # as tools/test.py would run it
+        self.infer_amp = eval_amp_allowed(  # as tools/test.py would run it
+            self.device.type, config_eval_amp(cfg), logger_print=lambda m: None)
         self.infer_dtype = eval_precision_name(self.device.type,
                                                self.infer_amp)
 

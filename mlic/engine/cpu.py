@@ -16,8 +16,8 @@ mmengine assumes GPUs in three places, and mlic's Runner
 
 And one that is not mmengine's assumption but a CPU's: mixed-precision
 validation and testing (``val_cfg.fp16`` / ``test_cfg.fp16``) on a CPU
-without bf16 instructions evaluates in float32 (:func:`cpu_eval_loop_cfg`),
-announced.
+without bf16 instructions evaluates in float32, announced
+(:func:`mlic.engine.eval_amp.cpu_eval_loop_cfg`).
 
 On a machine with GPUs none of this changes anything.
 """
@@ -115,20 +115,6 @@ class CPUAmpOptimWrapper(OptimWrapper):
         with super().optim_context(model):
             with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
                 yield
-
-
-def cpu_eval_loop_cfg(loop, logger_print=print):
-    """A val / test loop config with ``fp16=True`` on a CPU-only machine
-    without bf16 instructions: ``fp16`` off (float32), announced
-    (:func:`mlic.engine.eval_amp.eval_amp_allowed`). Anything else comes
-    back unchanged."""
-    from .eval_amp import eval_amp_allowed
-    if not isinstance(loop, dict) or not loop.get('fp16') or \
-            not is_cpu_only():
-        return loop
-    if eval_amp_allowed('cpu', True, logger_print):
-        return loop
-    return dict(loop, fp16=False)
 
 
 def wrap_model_for_cpu(model_wrapper_cfg, model):

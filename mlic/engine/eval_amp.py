@@ -19,6 +19,8 @@ import contextlib
 
 import torch
 
+from . import cpu
+
 EVAL_DTYPES = {'cuda': torch.float16, 'cpu': torch.bfloat16}
 
 
@@ -47,13 +49,31 @@ def eval_amp_allowed(device_type: str, enabled: bool,
                      logger_print=print) -> bool:
     """``enabled``, except on a CPU without bf16 instructions: there
     False, announced with ``logger_print``."""
-    from .cpu import cpu_has_native_bf16
-    if enabled and device_type == 'cpu' and not cpu_has_native_bf16():
+    if enabled and device_type == 'cpu' and not cpu.cpu_has_native_bf16():
         logger_print('Mixed-precision evaluation asked for on a CPU without '
                      'bf16 instructions (AVX512-BF16 or AMX): evaluating in '
                      'float32, since bf16 autocast runs slower there.')
         return False
     return bool(enabled)
+
+
+def config_eval_amp(cfg) -> bool:
+    """Whether the config asks for mixed-precision testing
+    (``test_cfg.fp16``): what tools/test.py runs, and the default of the
+    inferencer and of the benchmark's inference."""
+    return bool((cfg.get('test_cfg') or {}).get('fp16', False))
+
+
+def cpu_eval_loop_cfg(loop, logger_print=print):
+    """A val / test loop config with ``fp16=True`` on a CPU-only machine
+    without bf16 instructions: ``fp16`` off (float32), announced
+    (:func:`eval_amp_allowed`). Anything else comes back unchanged."""
+    if not isinstance(loop, dict) or not loop.get('fp16') or \
+            not cpu.is_cpu_only():
+        return loop
+    if eval_amp_allowed('cpu', True, logger_print):
+        return loop
+    return dict(loop, fp16=False)
 
 
 def enable_eval_amp(cfg, *loops: str):

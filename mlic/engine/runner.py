@@ -39,8 +39,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mlic.registry import DATASETS, RUNNERS
-from .cpu import (cpu_eval_loop_cfg, cpu_optim_wrapper_cfg,
-                  wrap_model_for_cpu)
+from .cpu import cpu_optim_wrapper_cfg, wrap_model_for_cpu
+from .eval_amp import cpu_eval_loop_cfg
 from .upstream import (check_runner_attributes, mark_runner_loaded,
                        runner_resume_state, set_runner_load_from)
 from .checkpoint import (DDP_PREFIX, CheckpointError, atomic_replace,

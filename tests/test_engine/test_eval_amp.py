@@ -79,7 +79,7 @@ def test_mmengine_loops_autocast_what_eval_autocast_does():
 
 def test_no_bf16_instructions_means_float32_evaluation(monkeypatch):
     from mlic.engine import cpu
-    from mlic.engine.eval_amp import eval_amp_allowed
+    from mlic.engine.eval_amp import cpu_eval_loop_cfg, eval_amp_allowed
     said = []
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
     assert eval_amp_allowed('cpu', True, said.append) is False
@@ -89,10 +89,10 @@ def test_no_bf16_instructions_means_float32_evaluation(monkeypatch):
     assert len(said) == 1
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
     loop = dict(type='DualValLoop', fp16=True)
-    assert cpu.cpu_eval_loop_cfg(loop, said.append) == dict(
+    assert cpu_eval_loop_cfg(loop, said.append) == dict(
         type='DualValLoop', fp16=False)
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: True)
-    assert cpu.cpu_eval_loop_cfg(loop, said.append) is loop
+    assert cpu_eval_loop_cfg(loop, said.append) is loop
 
 
 @pytest.mark.parametrize('bf16_cpu', [True, False])
