@@ -92,6 +92,7 @@ class StepTimer:
         from mmengine.optim import build_optim_wrapper
 
         from mlic.engine.cpu import cpu_optim_wrapper_cfg
+        from mlic.engine.runner import float32_optim_wrapper_cfg
         from mlic.engine.eval_amp import (config_eval_amp, eval_amp_allowed,
                                           eval_precision_name)
         from mlic.registry import HOOKS, MODELS
@@ -113,6 +114,8 @@ class StepTimer:
         elif amp:
             optim_cfg['type'] = 'AmpOptimWrapper'
             optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
+        optim_cfg = float32_optim_wrapper_cfg(optim_cfg,
+                                              logger_print=lambda m: None)
         if self.device.type == 'cpu':
             optim_cfg = cpu_optim_wrapper_cfg(optim_cfg,
                                               logger_print=lambda m: None)

@@ -22,6 +22,8 @@ What it changes (each a defect of the plain Runner on a real run):
 * A :class:`~mlic.engine.hooks.FiniteLossHook` is registered unless the
   config switches it off (``default_hooks.finite_loss=None``);
   ``default_hooks.<name>=None`` switches any default hook off.
+* ``optim_wrapper.type=OptimWrapper`` on an AMP config trains in float32
+  (the AMP-only keys are dropped, logged: :func:`float32_optim_wrapper_cfg`).
 * **CPU-only machines**: DDP with :class:`CPUDistributedDataParallel`, and
   an fp16 ``AmpOptimWrapper`` becomes bfloat16 autocast
   (:mod:`mlic.engine.cpu`).
@@ -145,6 +147,8 @@ class MLICRunner(Runner):
 
     def build_optim_wrapper(self, optim_wrapper):
         if isinstance(optim_wrapper, dict):
+            optim_wrapper = float32_optim_wrapper_cfg(optim_wrapper,
+                                                      self.logger.info)
             optim_wrapper = cpu_optim_wrapper_cfg(optim_wrapper,
                                                   self.logger.info)
         return super().build_optim_wrapper(optim_wrapper)
@@ -292,6 +296,27 @@ def unique_experiment_name(cfg) -> str:
         else 'mlic'
     k = next(_RUNS_IN_PROCESS)
     return stem if k == 1 else f'{stem}-run{k}'
+
+
+AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
+
+
+def float32_optim_wrapper_cfg(optim, logger_print=print):
+    """An optimizer wrapper config switched to the plain ``OptimWrapper``
+    (``--cfg-options optim_wrapper.type=OptimWrapper`` on an AMP config)
+    without the keys only ``AmpOptimWrapper`` takes, which ``OptimWrapper``
+    would refuse with a TypeError; the keys dropped are named in the log.
+    Any other config comes back unchanged."""
+    if not isinstance(optim, dict) or optim.get('type') != 'OptimWrapper':
+        return optim
+    extra = [k for k in AMP_ONLY_KEYS if k in optim]
+    if not extra:
+        return optim
+    dropped = ', '.join(f'{k}={optim[k]!r}' for k in extra)
+    logger_print(f'optim_wrapper.type=OptimWrapper trains in float32: '
+                 f'the AMP-only setting(s) {dropped} do not apply and are '
+                 'dropped.')
+    return {k: v for k, v in optim.items() if k not in extra}
 
 
 def build_runner(cfg):
