@@ -10,4 +10,15 @@ _base_ = [
 # mid-schedule to recover (docs/model_zoo.md "Speed").
 max_epochs = 30
 train_cfg = dict(max_epochs=max_epochs)
-optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=1e-4))
+# Mixed precision (bf16 autocast on a CPU with bf16 instructions, fp16 on a
+# GPU; float32 on other CPUs) makes a step 1.64x faster; clipping the
+# gradient norm at 1 keeps the peak lr from stalling a run, which AMP alone
+# did on one seed of three (docs/model_zoo.md "Speed").
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(lr=2e-3, weight_decay=1e-4),
+    clip_grad=dict(max_norm=1.0))
+# Validation under the same autocast (picks the best epoch); tools/test.py
+# evaluates in float32 unless --amp.
+val_cfg = dict(fp16=True)
