@@ -5,6 +5,7 @@ import os.path as osp
 import pytest
 
 from conftest import REPO, load_tool
+from mlic.engine.cpu import cpu_has_native_bf16
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -24,6 +25,7 @@ def test_benchmark_compare_ema_data_and_json(tmp_path):
          '--rounds', '2', '--with-data', '--compare', '',
          'model.neck.rpe=None', '--json', str(out)])
     saved = json.loads(out.read_text())['results']
+    amp_dtype = 'bf16 autocast' if cpu_has_native_bf16() else 'fp32'
     assert [r['variant'] for r in saved] == ['(config)', 'model.neck.rpe=None']
     first, second = saved
     assert first['train_time_ratio'] == 1.0
@@ -38,15 +40,20 @@ def test_benchmark_compare_ema_data_and_json(tmp_path):
         assert r['phases_ms']['ema'] > 0       # the config's EMA hook
         assert r['phases_ms']['data'] > 0      # the real dataloader
         assert r['peak_memory_bytes'] > 0
-        assert r['dtype'] == 'fp32' and r['device'] == 'cpu'  # tiny: no AMP
+        # the demo's AMP, which a CPU without bf16 instructions trains in fp32
+        assert r['dtype'] == amp_dtype and r['device'] == 'cpu'
         assert r['steps_timed'] == 4  # 2 rounds x 2 steps
     assert len(results) == 2
 
 
 def test_benchmark_amp_on_cpu_is_bf16_and_cuda_needs_a_gpu(tmp_path):
     import torch
-    results = load_tool('analysis_tools/benchmark').main(
-        [TINY_Q2L, '--steps', '1', '--warmup', '0', '--amp', 'bf16'])
+    fp32 = ['--cfg-options', 'optim_wrapper.type=OptimWrapper']
+    bench = load_tool('analysis_tools/benchmark').main
+    results = bench([TINY_Q2L, '--steps', '1', '--warmup', '0'] + fp32)
+    assert results[0]['dtype'] == 'fp32'
+    results = bench([TINY_Q2L, '--steps', '1', '--warmup', '0',
+                     '--amp', 'bf16'] + fp32)
     assert results[0]['dtype'] == 'bf16 autocast'
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match='no GPU'):
