@@ -114,10 +114,10 @@ class StepTimer:
         elif amp:
             optim_cfg['type'] = 'AmpOptimWrapper'
             optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
-        optim_cfg = float32_optim_wrapper_cfg(optim_cfg,
-                                              logger_print=lambda m: None)
         if self.device.type == 'cpu':
             optim_cfg = cpu_optim_wrapper_cfg(optim_cfg,
+                                              logger_print=lambda m: None)
+        optim_cfg = float32_optim_wrapper_cfg(optim_cfg,
                                               logger_print=lambda m: None)
         self.dtype = dtype_label(optim_cfg)
         self.optim = build_optim_wrapper(self.model, optim_cfg)

@@ -147,10 +147,11 @@ class MLICRunner(Runner):
 
     def build_optim_wrapper(self, optim_wrapper):
         if isinstance(optim_wrapper, dict):
-            optim_wrapper = float32_optim_wrapper_cfg(optim_wrapper,
-                                                      self.logger.info)
+            # CPU first: its float32 fallback is a plain OptimWrapper too
             optim_wrapper = cpu_optim_wrapper_cfg(optim_wrapper,
                                                   self.logger.info)
+            optim_wrapper = float32_optim_wrapper_cfg(optim_wrapper,
+                                                      self.logger.info)
         return super().build_optim_wrapper(optim_wrapper)
 
     # -- hooks ----------------------------------------------------------

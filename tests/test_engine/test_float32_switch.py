@@ -42,3 +42,21 @@ def test_the_demo_switched_to_float32_builds_and_keeps_its_clip(
     assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)
     with wrapper.optim_context(runner.model):
         assert not torch.is_autocast_enabled('cpu')
+
+
+def test_an_amp_config_on_a_cpu_without_bf16_builds_in_float32(
+        tmp_path, monkeypatch):
+    """The CPU fallback (float32 where bf16 would be slow) gets the same
+    treatment: no AMP-only key reaches OptimWrapper, use_fsdp included."""
+    from mlic.engine import build_runner
+    from mlic.utils import load_config
+    monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
+    cfg = load_config(
+        os.path.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py'),
+        {'optim_wrapper.use_fsdp': False, 'optim_wrapper.dtype': 'float16'},
+        work_dir=str(tmp_path))
+    runner = build_runner(cfg)
+    wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+    assert type(wrapper).__name__ == 'OptimWrapper'
+    assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)
