@@ -91,8 +91,7 @@ class StepTimer:
         import torch
         from mmengine.optim import build_optim_wrapper
 
-        from mlic.engine.cpu import cpu_optim_wrapper_cfg
-        from mlic.engine.runner import float32_optim_wrapper_cfg
+        from mlic.engine.runner import machine_optim_wrapper_cfg
         from mlic.engine.eval_amp import (config_eval_amp, eval_amp_allowed,
                                           eval_precision_name)
         from mlic.registry import HOOKS, MODELS
@@ -114,10 +113,8 @@ class StepTimer:
         elif amp:
             optim_cfg['type'] = 'AmpOptimWrapper'
             optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
-        if self.device.type == 'cpu':
-            optim_cfg = cpu_optim_wrapper_cfg(optim_cfg,
-                                              logger_print=lambda m: None)
-        optim_cfg = float32_optim_wrapper_cfg(optim_cfg,
+        # on a GPU machine the CPU-only rule leaves the config as it is
+        optim_cfg = machine_optim_wrapper_cfg(optim_cfg,
                                               logger_print=lambda m: None)
         self.dtype = dtype_label(optim_cfg)
         self.optim = build_optim_wrapper(self.model, optim_cfg)

@@ -23,7 +23,8 @@ What it changes (each a defect of the plain Runner on a real run):
   config switches it off (``default_hooks.finite_loss=None``);
   ``default_hooks.<name>=None`` switches any default hook off.
 * ``optim_wrapper.type=OptimWrapper`` on an AMP config trains in float32
-  (the AMP-only keys are dropped, logged: :func:`float32_optim_wrapper_cfg`).
+  (the AMP-only keys are dropped, logged: :func:`float32_optim_wrapper_cfg`;
+  both rules in one place: :func:`machine_optim_wrapper_cfg`).
 * **CPU-only machines**: DDP with :class:`CPUDistributedDataParallel`, and
   an fp16 ``AmpOptimWrapper`` becomes bfloat16 autocast
   (:mod:`mlic.engine.cpu`).
@@ -146,13 +147,8 @@ class MLICRunner(Runner):
                                                          self.logger.info))
 
     def build_optim_wrapper(self, optim_wrapper):
-        if isinstance(optim_wrapper, dict):
-            # CPU first: its float32 fallback is a plain OptimWrapper too
-            optim_wrapper = cpu_optim_wrapper_cfg(optim_wrapper,
-                                                  self.logger.info)
-            optim_wrapper = float32_optim_wrapper_cfg(optim_wrapper,
-                                                      self.logger.info)
-        return super().build_optim_wrapper(optim_wrapper)
+        return super().build_optim_wrapper(
+            machine_optim_wrapper_cfg(optim_wrapper, self.logger.info))
 
     # -- hooks ----------------------------------------------------------
     def register_default_hooks(self, hooks=None):
@@ -318,6 +314,16 @@ def float32_optim_wrapper_cfg(optim, logger_print=print):
                  f'the AMP-only setting(s) {dropped} do not apply and are '
                  'dropped.')
     return {k: v for k, v in optim.items() if k not in extra}
+
+
+def machine_optim_wrapper_cfg(optim, logger_print=print):
+    """The optimizer wrapper config as this machine builds it (the Runner
+    and the benchmark): the CPU-only rule (:func:`cpu_optim_wrapper_cfg`)
+    first, since its float32 fallback is a plain ``OptimWrapper`` too, then
+    :func:`float32_optim_wrapper_cfg`. Non-dict configs (a built wrapper)
+    come back unchanged."""
+    optim = cpu_optim_wrapper_cfg(optim, logger_print)
+    return float32_optim_wrapper_cfg(optim, logger_print)
 
 
 def build_runner(cfg):
