@@ -8,7 +8,7 @@ from .cpu import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
 from .eval_amp import enable_eval_amp, eval_autocast
 from .hooks import (CheckpointHook, DualEMAHook, FiniteLossHook,
                     NonFiniteLossError, NumClassCheckHook)
-from .loops import DualValLoop
+from .loops import DualValLoop, MLICTestLoop, config_fold_bn
 from .runner import MLICRunner, NonFiniteWeightsError, build_runner
 from .schedulers import OneCycleLR
 
@@ -20,5 +20,5 @@ __all__ = [
     'find_latest_checkpoint', 'read_checkpoint', 'allow_mmengine_checkpoints',
     'mmengine_checkpoint_globals', 'finish_distributed',
     'init_cpu_distributed', 'is_cpu_only', 'check_upstream',
-    'enable_eval_amp', 'eval_autocast'
+    'enable_eval_amp', 'eval_autocast', 'MLICTestLoop', 'config_fold_bn'
 ]

@@ -12,6 +12,9 @@ What and why:
 
 * ``mmengine.runner.loops._parse_losses``: the validation loss summary
   that ``ValLoop`` logs; :class:`mlic.engine.DualValLoop` logs the same.
+* ``mmengine.runner.loops._update_losses``: how ``ValLoop`` / ``TestLoop``
+  take a loss out of a step's outputs; mlic's loops (which run the step on
+  a BatchNorm-folded copy) do the same.
 * ``mmengine.optim.scheduler.param_scheduler._ParamScheduler``: the base
   class of all parameter schedulers, to allow-list their pickled state
   (:mod:`mlic.engine.checkpoint_allowlist`).
@@ -42,6 +45,7 @@ class UpstreamChanged(ImportError):
 # (owner, attribute) pairs; owner is a module or a class.
 PRIVATE_NAMES = (
     (_loops, '_parse_losses'),
+    (_loops, '_update_losses'),
     (_param_scheduler, '_ParamScheduler'),
     (EMAHook, '_swap_ema_parameters'),
     (CheckpointHook, '_save_best_checkpoint'),
@@ -74,6 +78,12 @@ def check_runner_attributes(runner: Runner) -> None:
 def parse_losses(losses: dict, prefix: str) -> dict:
     """The ``<prefix>/loss...`` summary ``ValLoop`` logs."""
     return _loops._parse_losses(losses, prefix)
+
+
+def update_losses(outputs, losses: dict):
+    """``(outputs without a loss element, losses updated)``, as
+    ``ValLoop.run_iter`` and ``TestLoop.run_iter`` keep them."""
+    return _loops._update_losses(outputs, losses)
 
 
 def param_scheduler_base() -> type:

@@ -218,3 +218,119 @@ def test_without_ema_hook_it_is_a_plain_val_loop(tmp_path):
     assert metrics['mAP'] == 100.0
     assert not any(k.startswith(('raw/', 'ema/')) for k in metrics)
     assert np.isfinite(metrics['CF1'])
+
+
+# --- DualValLoop evaluates a BatchNorm-folded copy of each model ----------
+BN_MEAN = torch.tensor([0.3, -0.2])
+BN_VAR = torch.tensor([4.0, 0.25])  # scale 1/2 and 2: a fold that shows
+
+
+@MODELS.register_module(force=True)
+class _ConvBNScoreModel(BaseModel):
+    """Scores = BN(conv(x)) per class: the ranking of conv(x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(2)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = torch.stack(inputs) if isinstance(inputs, list) else inputs
+        logits = self.bn(self.conv(x.view(-1, 2, 1, 1))).view(-1, 2)
+        if mode == 'loss':
+            return dict(loss=(logits * 0).sum())
+        if mode == 'tensor':
+            return logits
+        for s, p in zip(data_samples, logits.sigmoid()):
+            s.set_pred_score(p)
+        return data_samples
+
+
+@HOOKS.register_module(force=True)
+class _SetConvBNHook(Hook):
+    priority = 'HIGHEST'
+
+    def __init__(self, raw, ema):
+        self.raw, self.ema = raw, ema
+
+    def after_train_epoch(self, runner):
+        hook = next(h for h in runner.hooks if isinstance(h, DualEMAHook))
+        with torch.no_grad():
+            for model, w in ((runner.model, self.raw),
+                             (hook.ema_model.module, self.ema)):
+                model.conv.weight.copy_(w.view(2, 2, 1, 1))
+                model.bn.running_mean.copy_(BN_MEAN)
+                model.bn.running_var.copy_(BN_VAR)
+
+
+def _run_conv_bn(tmp_path, fold_bn, raw, ema):
+    register_all_modules()
+    loader = dict(dataset=_ToyData(), batch_size=2, num_workers=0,
+                  sampler=dict(type='DefaultSampler', shuffle=False),
+                  collate_fn=dict(type='pseudo_collate'))
+    runner = Runner(
+        model=dict(type='_ConvBNScoreModel'), work_dir=str(tmp_path),
+        train_dataloader=loader, val_dataloader=loader,
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        val_cfg=dict(type='DualValLoop', fold_bn=fold_bn),
+        val_evaluator=dict(type='MLICMetric'),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
+        default_hooks=dict(checkpoint=dict(
+            type='CheckpointHook', interval=1, save_best='mAP',
+            rule='greater')),
+        custom_hooks=[dict(type='DualEMAHook', decay=0.5),
+                      _SetConvBNHook(raw, ema)],
+        default_scope='mlic', experiment_name=f'fold_{tmp_path.name}')
+    runner.train()
+    return runner
+
+
+def test_both_passes_evaluate_their_own_folded_weights(
+        tmp_path, monkeypatch):
+    """Raw pass: a copy folded from the raw weights; EMA pass: from the
+    average; the metrics those of the unfolded models; afterwards the
+    model, the EMA swap-back and the best checkpoint see the real
+    (unfolded) modules."""
+    from mlic.engine import loops
+    calls = []
+    real = loops.fold_batchnorm_for_batch
+
+    def spy(model, data_batch, logger_print=print):
+        folded, report = real(model, data_batch, logger_print)
+        calls.append((model.conv.weight.detach().clone().view(2, 2),
+                      folded, report))
+        return folded, report
+
+    monkeypatch.setattr(loops, 'fold_batchnorm_for_batch', spy)
+    raw, ema = torch.tensor([[3., 1.], [1., 3.]]), BAD
+    runner = _run_conv_bn(tmp_path / 'fold', True, raw, ema)
+    assert len(calls) == 2  # one per pass, not one per batch
+    scale = 1.0 / torch.sqrt(BN_VAR + 1e-5)
+    for (seen, folded, report), want in zip(calls, (raw, ema)):
+        torch.testing.assert_close(seen, want)
+        assert report.used and report.folded == ['bn']
+        assert isinstance(folded.bn, nn.Identity)
+        torch.testing.assert_close(folded.conv.weight.view(2, 2),
+                                   want * scale[:, None])
+        torch.testing.assert_close(folded.conv.bias, -BN_MEAN * scale)
+    folded_metrics = {k: v.current() for k, v in
+                      runner.message_hub.log_scalars.items()
+                      if k.startswith('val/') and 'time' not in k}
+    assert isinstance(runner.model.bn, nn.BatchNorm2d)
+    torch.testing.assert_close(runner.model.conv.weight.view(2, 2), raw)
+    ckpt = read_checkpoint(osp.join(str(tmp_path / 'fold'),
+                                    'best_mAP_epoch_1.pth'))
+    assert 'bn.running_mean' in ckpt['state_dict']
+    torch.testing.assert_close(ckpt['state_dict']['conv.weight'].view(2, 2),
+                               raw)
+
+    plain = _run_conv_bn(tmp_path / 'plain', False, raw, ema)
+    plain_metrics = {k: v.current() for k, v in
+                     plain.message_hub.log_scalars.items()
+                     if k.startswith('val/') and 'time' not in k}
+    assert len(calls) == 2  # fold_bn=False: never called
+    assert folded_metrics.keys() == plain_metrics.keys()
+    for k, v in plain_metrics.items():
+        assert folded_metrics[k] == pytest.approx(v, abs=1e-9), k
+    assert folded_metrics['val/raw/mAP'] == 100.0
+    assert folded_metrics['val/ema/mAP'] < 100.0

@@ -39,6 +39,24 @@ def test_parse_losses_summary():
     assert out == {'loss_cls': 2.0, 'acc': 20.0, 'val_loss': 2.0}
 
 
+def test_update_losses_takes_the_loss_element_out():
+    """A step's outputs may end in a BaseDataElement holding only
+    ``loss``: ValLoop/TestLoop (and mlic's loops) take it out and record
+    each value; other outputs pass unchanged."""
+    from mmengine.structures import BaseDataElement
+    samples = [BaseDataElement(pred=1), BaseDataElement(pred=2)]
+    loss = BaseDataElement(loss=dict(loss_cls=torch.tensor(3.0),
+                                     parts=[torch.tensor(1.0),
+                                            torch.tensor(5.0)]))
+    out, losses = upstream.update_losses(samples + [loss], {})
+    assert out == samples
+    assert losses['loss_cls'].data[0].tolist() == [3.0]
+    assert losses['parts'].data[0].tolist() == [1.0, 5.0]
+    out, same = upstream.update_losses(samples, losses)
+    assert out == samples and same is losses
+    assert losses['loss_cls'].data[0].tolist() == [3.0]
+
+
 def test_swap_ema_parameters_exchanges_weights():
     model = torch.nn.Linear(2, 2)
     hook = EMAHook(momentum=0.5)

@@ -35,8 +35,10 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 # Validates the raw and the EMA weights each epoch (DualEMAHook below), in
 # the training's mixed precision (fp16 autocast; bf16 on a CPU), as the
 # official Query2Label validates under --amp. tools/test.py evaluates in
-# float32 (--amp for mixed precision); docs/model_zoo.md "Speed".
+# float32 (--amp for mixed precision); docs/model_zoo.md "Speed". Both
+# evaluate a copy with BatchNorm folded into the convolutions (fold_bn,
+# default True: same values up to rounding, faster).
 val_cfg = dict(type='DualValLoop', select_by='mAP', fp16=True)
-test_cfg = dict()
+test_cfg = dict(type='MLICTestLoop')
 # --auto-scale-lr scales max lr by (total batch) / 96.
 auto_scale_lr = dict(base_batch_size=96, enable=False)
