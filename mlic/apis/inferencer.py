@@ -88,12 +88,20 @@ class MultiLabelInferencer:
             and ``test_cfg.fp16`` run; on the demo the scores move by 6e-4
             on average, docs/model_zoo.md "Speed"). Default: the config's
             ``test_cfg.fp16``, else float32.
+        fold_bn (bool): score with a copy of the model whose BatchNorm
+            layers are folded into their convolutions (the same scores up
+            to rounding, faster; made on the first batch and checked on
+            its first image, as ``tools/test.py`` does). Default: the
+            config's ``test_cfg`` (True for ``MLICTestLoop``). The copy is
+            made once: after changing ``self.model``'s weights, call
+            :meth:`refold`.
     """
 
     def __init__(self, model, pretrained: Optional[str] = None,
                  device: Optional[str] = None, thresholds=None,
                  classes: Optional[Sequence[str]] = None,
-                 amp: Optional[bool] = None):
+                 amp: Optional[bool] = None,
+                 fold_bn: Optional[bool] = None):
         from mmengine.config import Config
         from mmengine.logging import print_log
 
@@ -133,6 +141,10 @@ class MultiLabelInferencer:
             amp = config_eval_amp(cfg)
         self.amp = eval_amp_allowed(self.device.type, amp,
                                     lambda m: print_log(m, logger='current'))
+        from mlic.engine.loops import config_fold_bn
+        self.fold_bn = config_fold_bn(cfg) if fold_bn is None else \
+            bool(fold_bn)
+        self._scoring_model = None
         self.num_classes = int(self.model.head.num_classes)
         self.classes = self._classes(classes, meta)
         self._pipelines = self._build_pipelines()
@@ -181,6 +193,27 @@ class MultiLabelInferencer:
                              'loading step (LoadImageChecked)')
         build = [TRANSFORMS.build(s) for s in steps]
         return dict(path=Compose(build), array=Compose(build[1:]))
+
+    def refold(self) -> None:
+        """Drop the folded copy; the next batch folds ``self.model``
+        again (needed after its weights change)."""
+        self._scoring_model = None
+
+    def _model_for(self, data_batch):
+        """The model that scores: the folded copy (made on the first
+        batch) with ``fold_bn``, else ``self.model``."""
+        if not self.fold_bn:
+            return self.model
+        if self._scoring_model is None:
+            from mmengine.logging import print_log
+
+            from mlic.models.batchnorm_folding import \
+                fold_batchnorm_for_batch
+            self._scoring_model = fold_batchnorm_for_batch(
+                self.model, data_batch,
+                lambda m: print_log(f'MultiLabelInferencer: {m}',
+                                    logger='current'))[0]
+        return self._scoring_model
 
     def _precision(self):
         """The forward's autocast (a no-op without ``amp``)."""
@@ -250,8 +283,10 @@ class MultiLabelInferencer:
             if not data:
                 yield []
                 continue
+            batch = pseudo_collate(data)
+            model = self._model_for(batch)
             with torch.no_grad(), self._precision():
-                samples = self.model.test_step(pseudo_collate(data))
+                samples = model.test_step(batch)
             scores = [s.pred_score.float().cpu().numpy() for s in samples]
             yield [self._result(item, s, topk)
                    for item, s in zip(chunk, scores)]

@@ -8,7 +8,9 @@ builds. Each phase (data, forward, backward, optimizer, EMA) is timed on its
 own (with a device sync), the median over the timed steps after warm-up;
 img/s is batch / median step time. Inference: the model's test step, under
 the mixed precision of mlic.engine.eval_amp when the config's
-``test_cfg.fp16`` is set (as tools/test.py runs it), else in float32. Peak
+``test_cfg.fp16`` is set (as tools/test.py runs it), else in float32, on
+a BatchNorm-folded copy when the config's test loop folds (folded once per
+``infer`` call, untimed, as the test loop folds once per pass). Peak
 memory: on CUDA ``max_memory_allocated`` during one step; on CPU the peak of
 malloc's in-use bytes during one step (mlic.utils.memory), each minus the
 memory in use before the step. Pretrained weights are not loaded (the speed
@@ -94,6 +96,7 @@ class StepTimer:
         from mlic.engine.runner import machine_optim_wrapper_cfg
         from mlic.engine.eval_amp import (config_eval_amp, eval_amp_allowed,
                                           eval_precision_name)
+        from mlic.engine.loops import config_fold_bn
         from mlic.registry import HOOKS, MODELS
         self.device = torch.device(device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
@@ -143,6 +146,8 @@ class StepTimer:
             self.device.type, config_eval_amp(cfg), logger_print=lambda m: None)
         self.infer_dtype = eval_precision_name(self.device.type,
                                                self.infer_amp)
+        self.infer_fold = config_fold_bn(cfg)  # as tools/test.py runs it
+        self.infer_folded = False
 
     def _timed(self, fn):
         import torch
@@ -196,9 +201,15 @@ class StepTimer:
         import torch
 
         from mlic.engine.eval_amp import eval_autocast
+        from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
         self.model.eval()
+        model = self.model
+        if self.infer_fold:  # the weights of now, as a test pass folds
+            model, report = fold_batchnorm_for_batch(
+                self.model, self.infer_data, logger_print=lambda m: None)
+            self.infer_folded = report.used
         with torch.no_grad(), eval_autocast(self.device.type, self.infer_amp):
-            out = [self._timed(lambda: self.model.test_step(
+            out = [self._timed(lambda: model.test_step(
                 self.infer_data))[1] for _ in range(steps)]
         if record:
             self.infer_times += out
@@ -222,7 +233,7 @@ class StepTimer:
             infer_img_s=self.infer_batch / infer_ms * 1000.0,
             batch=self.batch, infer_batch=self.infer_batch,
             steps_timed=len(records), dtype=self.dtype,
-            infer_dtype=self.infer_dtype,
+            infer_dtype=self.infer_dtype, infer_bn_folded=self.infer_folded,
             device=str(self.device))
 
 
@@ -323,14 +334,15 @@ def format_table(results, title, steps, warmup, rounds=1):
              + (', variants interleaved' if rounds > 1 else ''),
              f'{"variant":<40} {"ms/step":>9} {"img/s":>8} {"x":>6} '
              + ' '.join(f'{p:>9}' for p in PHASES)
-             + f' {"peak MB":>8} {"infer img/s":>11} {"x":>6}']
+             + f' {"peak MB":>8} {"infer img/s":>11} {"x":>6} {"BN fold":>7}']
     for r in results:
         lines.append(
             f'{r["variant"][:40]:<40} {r["train_ms"]:9.1f} '
             f'{r["train_img_s"]:8.2f} {r["train_time_ratio"]:6.2f} '
             + ' '.join(f'{r["phases_ms"][p]:9.1f}' for p in PHASES)
             + f' {r["peak_memory_bytes"] / 2**20:8.1f} '
-            f'{r["infer_img_s"]:11.2f} {r["infer_time_ratio"]:6.2f}')
+            f'{r["infer_img_s"]:11.2f} {r["infer_time_ratio"]:6.2f} '
+            f'{"yes" if r.get("infer_bn_folded") else "no":>7}')
     return '\n'.join(lines)
 
 

@@ -186,3 +186,45 @@ def test_variants_are_timed_interleaved_round_by_round(monkeypatch):
         ('infer', 'a', 1, False), ('infer', 'b', 1, False),
         ('infer', 'a', 3, True), ('infer', 'b', 3, True),
         ('infer', 'a', 3, True), ('infer', 'b', 3, True)]
+
+
+@pytest.mark.parametrize('fold_bn', [True, False])
+def test_inference_times_the_folded_copy_the_test_loop_would(
+        monkeypatch, fold_bn):
+    """The inference column runs what tools/test.py runs: a BatchNorm-folded
+    copy of the weights of that moment (MLICTestLoop's fold_bn), or the
+    model itself with test_cfg.fold_bn=False; the table says which."""
+    import torch
+
+    from mlic.engine.benchmark import StepTimer, add_ratios, format_table
+    from mlic.models import batchnorm_folding
+    from mlic.utils import load_config, register_all_modules
+    register_all_modules()
+    scored = []
+    real = batchnorm_folding.fold_batchnorm_for_batch
+
+    def spy(model, data_batch, logger_print=print):
+        folded, report = real(model, data_batch, logger_print)
+        step = folded.test_step
+
+        def counted(data):
+            scored.append(folded)
+            return step(data)
+        folded.test_step = counted
+        return folded, report
+    monkeypatch.setattr(batchnorm_folding, 'fold_batchnorm_for_batch', spy)
+    cfg = load_config(TINY_Q2L, {'test_cfg.fold_bn': fold_bn})
+    timer = StepTimer(cfg, batch=2)
+    timer.train(1)
+    timer.infer(2)
+    assert timer.infer_folded is fold_bn
+    if fold_bn:
+        assert len(scored) == 2 and scored[0] is not timer.model
+        assert not any(isinstance(m, torch.nn.BatchNorm2d)
+                       for m in scored[0].modules())
+    else:
+        assert scored == []
+    result = dict(timer.result(), variant='v')
+    table = format_table(add_ratios([result]), 'tiny', 2, 0)
+    assert table.splitlines()[1].endswith('BN fold')
+    assert table.splitlines()[2].split()[-1] == ('yes' if fold_bn else 'no')

@@ -132,6 +132,54 @@ def test_inferencer_equals_test_tool(trained, tmp_path):
                                          reverse=True)[:2]
 
 
+def test_test_tool_and_inferencer_score_a_folded_copy(trained, tmp_path,
+                                                      monkeypatch):
+    """tools/test.py (MLICTestLoop) and the inferencer score a copy with
+    every BatchNorm folded, made once per pass; the scores equal the
+    unfolded model's up to float32 rounding."""
+    from mlic.engine import loops
+    from mlic.models import batchnorm_folding
+    reports = []
+    real = batchnorm_folding.fold_batchnorm_for_batch
+
+    def spy(*args, **kwargs):
+        folded, report = real(*args, **kwargs)
+        reports.append(report)
+        return folded, report
+    monkeypatch.setattr(loops, 'fold_batchnorm_for_batch', spy)
+    monkeypatch.setattr(batchnorm_folding, 'fold_batchnorm_for_batch', spy)
+    runs = {}
+    for name, extra in (('folded', []), ('plain', ['test_cfg.fold_bn=False'])):
+        (tmp_path / name).mkdir()
+        out = str(tmp_path / name / 'preds.pkl')
+        load_tool('test').main(
+            [CONFIG, trained['ckpt'], '--work-dir', str(tmp_path / name),
+             '--out', out, '--cfg-options'] + as_cli(trained['opts'])
+            + extra)
+        with open(out, 'rb') as f:
+            runs[name] = pickle.load(f)
+        if name == 'folded':  # one fold for the whole pass (2 batches)
+            assert len(reports) == 1 and reports[0].used
+            assert len(reports[0].folded) == 20  # ResNet-18's BatchNorms
+    assert len(reports) == 1  # fold_bn=False: none
+    np.testing.assert_allclose(runs['folded']['scores'],
+                               runs['plain']['scores'], atol=1e-5)
+    infer = _inferencer(trained)
+    assert infer.fold_bn is True  # the config's test loop folds
+    results = infer(list(runs['plain']['img_paths']), batch_size=2)
+    assert len(reports) == 2  # the inferencer folded once, on its 1st batch
+    scoring = infer._scoring_model
+    assert scoring is not infer.model and not any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in scoring.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d)
+               for m in infer.model.modules())
+    got = np.array([[r['scores'][c] for c in CLASSES] for r in results])
+    np.testing.assert_allclose(got, runs['plain']['scores'], atol=1e-5)
+    plain = _inferencer(trained, fold_bn=False)
+    plain(list(runs['plain']['img_paths'])[:1])
+    assert plain._scoring_model is None and len(reports) == 2
+
+
 def test_amp_evaluation_equals_amp_inference(trained, tmp_path):
     """tools/test.py --amp and MultiLabelInferencer(amp=True) run the same
     autocast (bf16 on this CPU): the same scores, which differ from the
