@@ -104,14 +104,25 @@ class _ScoreModel(BaseModel):
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         x = torch.stack(inputs) if isinstance(inputs, list) else inputs
-        logits = x @ self.w
         if mode == 'predict':
             self.autocast_seen.append(torch.is_autocast_enabled('cpu'))
-        if mode == 'loss':
-            return dict(loss=(logits * 0).sum())
-        for s, p in zip(data_samples, logits.sigmoid()):
-            s.set_pred_score(p)
-        return data_samples
+        return _outputs(self.logits(x), data_samples, mode)
+
+    def logits(self, x):
+        return x @ self.w
+
+    def set_test_weights(self, w):
+        self.w.copy_(w)
+
+
+def _outputs(logits, data_samples, mode):
+    if mode == 'loss':
+        return dict(loss=(logits * 0).sum())
+    if mode == 'tensor':
+        return logits
+    for s, p in zip(data_samples, logits.sigmoid()):
+        s.set_pred_score(p)
+    return data_samples
 
 
 @HOOKS.register_module(force=True)
@@ -125,17 +136,18 @@ class _SetWeightsHook(Hook):
     def after_train_epoch(self, runner):
         hook = next(h for h in runner.hooks if isinstance(h, DualEMAHook))
         with torch.no_grad():
-            runner.model.w.copy_(self.raw)
-            hook.ema_model.module.w.copy_(self.ema)
+            runner.model.set_test_weights(self.raw)
+            hook.ema_model.module.set_test_weights(self.ema)
 
 
-def _run(tmp_path, raw, ema, val_cfg=None, runner_type=Runner):
+def _run(tmp_path, raw, ema, val_cfg=None, runner_type=Runner,
+         model='_ScoreModel'):
     register_all_modules()
     loader = dict(dataset=_ToyData(), batch_size=2, num_workers=0,
                   sampler=dict(type='DefaultSampler', shuffle=False),
                   collate_fn=dict(type='pseudo_collate'))
     runner = runner_type(
-        model=dict(type='_ScoreModel'),
+        model=dict(type=model),
         work_dir=str(tmp_path),
         train_dataloader=loader,
         val_dataloader=loader,
@@ -226,7 +238,7 @@ BN_VAR = torch.tensor([4.0, 0.25])  # scale 1/2 and 2: a fold that shows
 
 
 @MODELS.register_module(force=True)
-class _ConvBNScoreModel(BaseModel):
+class _ConvBNScoreModel(_ScoreModel):
     """Scores = BN(conv(x)) per class: the ranking of conv(x)."""
 
     def __init__(self):
@@ -234,55 +246,18 @@ class _ConvBNScoreModel(BaseModel):
         self.conv = nn.Conv2d(2, 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(2)
 
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        x = torch.stack(inputs) if isinstance(inputs, list) else inputs
-        logits = self.bn(self.conv(x.view(-1, 2, 1, 1))).view(-1, 2)
-        if mode == 'loss':
-            return dict(loss=(logits * 0).sum())
-        if mode == 'tensor':
-            return logits
-        for s, p in zip(data_samples, logits.sigmoid()):
-            s.set_pred_score(p)
-        return data_samples
+    def logits(self, x):
+        return self.bn(self.conv(x.view(-1, 2, 1, 1))).view(-1, 2)
 
-
-@HOOKS.register_module(force=True)
-class _SetConvBNHook(Hook):
-    priority = 'HIGHEST'
-
-    def __init__(self, raw, ema):
-        self.raw, self.ema = raw, ema
-
-    def after_train_epoch(self, runner):
-        hook = next(h for h in runner.hooks if isinstance(h, DualEMAHook))
-        with torch.no_grad():
-            for model, w in ((runner.model, self.raw),
-                             (hook.ema_model.module, self.ema)):
-                model.conv.weight.copy_(w.view(2, 2, 1, 1))
-                model.bn.running_mean.copy_(BN_MEAN)
-                model.bn.running_var.copy_(BN_VAR)
+    def set_test_weights(self, w):
+        self.conv.weight.copy_(w.view(2, 2, 1, 1))
+        self.bn.running_mean.copy_(BN_MEAN)
+        self.bn.running_var.copy_(BN_VAR)
 
 
 def _run_conv_bn(tmp_path, fold_bn, raw, ema):
-    register_all_modules()
-    loader = dict(dataset=_ToyData(), batch_size=2, num_workers=0,
-                  sampler=dict(type='DefaultSampler', shuffle=False),
-                  collate_fn=dict(type='pseudo_collate'))
-    runner = Runner(
-        model=dict(type='_ConvBNScoreModel'), work_dir=str(tmp_path),
-        train_dataloader=loader, val_dataloader=loader,
-        train_cfg=dict(by_epoch=True, max_epochs=1),
-        val_cfg=dict(type='DualValLoop', fold_bn=fold_bn),
-        val_evaluator=dict(type='MLICMetric'),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
-        default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', interval=1, save_best='mAP',
-            rule='greater')),
-        custom_hooks=[dict(type='DualEMAHook', decay=0.5),
-                      _SetConvBNHook(raw, ema)],
-        default_scope='mlic', experiment_name=f'fold_{tmp_path.name}')
-    runner.train()
-    return runner
+    return _run(tmp_path, raw, ema, model='_ConvBNScoreModel',
+                val_cfg=dict(type='DualValLoop', fold_bn=fold_bn))
 
 
 def test_both_passes_evaluate_their_own_folded_weights(

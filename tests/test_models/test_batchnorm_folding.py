@@ -136,25 +136,26 @@ def _plain_fwd(m, x):
     return m(x)
 
 
-class _ResidualBeforeNorm(nn.Module):
-    """The convolution's output is used twice: bn(y) + y."""
+class _ConvNorm(nn.Module):
+    """A convolution and norms; each subclass wires them its own way."""
 
-    def __init__(self):
+    def __init__(self, norms=1):
         super().__init__()
         self.conv = nn.Conv2d(2, 2, 1)
         self.bn = nn.BatchNorm2d(2)
+        if norms == 2:
+            self.bn2 = nn.BatchNorm2d(2)
+
+
+class _ResidualBeforeNorm(_ConvNorm):
+    """The convolution's output is used twice: bn(y) + y."""
 
     def forward(self, x):
         y = self.conv(x)
         return self.bn(y) + y
 
 
-class _InPlaceBetween(nn.Module):
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 2, 1)
-        self.bn = nn.BatchNorm2d(2)
+class _InPlaceBetween(_ConvNorm):
 
     def forward(self, x):
         y = self.conv(x)
@@ -162,17 +163,14 @@ class _InPlaceBetween(nn.Module):
         return self.bn(y)
 
 
-class _TwoNorms(nn.Module):
+class _TwoNorms(_ConvNorm):
 
     def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 2, 1)
-        self.bn1 = nn.BatchNorm2d(2)
-        self.bn2 = nn.BatchNorm2d(2)
+        super().__init__(norms=2)
 
     def forward(self, x):
         y = self.conv(x)
-        return self.bn1(y) * self.bn2(y)
+        return self.bn(y) * self.bn2(y)
 
 
 def test_output_used_elsewhere_is_caught_by_the_check():
