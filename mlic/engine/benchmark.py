@@ -224,11 +224,13 @@ class StepTimer:
         compute_ms = statistics.median(t - r['data']
                                        for t, r in zip(totals, records))
         infer_ms = statistics.median(self.infer_times)
+        peak, resident = peak_memory(self.step, self.device)
         return dict(
             train_ms=train_ms, train_img_s=self.batch / train_ms * 1000.0,
             train_compute_img_s=self.batch / compute_ms * 1000.0,
             phases_ms=phases,
-            peak_memory_bytes=peak_memory(self.step, self.device),
+            peak_memory_bytes=peak,
+            resident_bytes=resident,
             infer_ms=infer_ms,
             infer_img_s=self.infer_batch / infer_ms * 1000.0,
             batch=self.batch, infer_batch=self.infer_batch,
@@ -296,7 +298,9 @@ def dtype_label(optim_cfg):
 
 
 def peak_memory(step, device):
-    """Bytes allocated above the level before one call of ``step``."""
+    """``(peak, resident)``: the bytes allocated above the level before one
+    call of ``step``, and that level (weights, gradients, optimizer state,
+    the EMA copy: what a training process holds between steps)."""
     import torch
     if device.type == 'cuda':
         torch.cuda.synchronize()
@@ -304,14 +308,14 @@ def peak_memory(step, device):
         before = torch.cuda.memory_allocated()
         step()
         torch.cuda.synchronize()
-        return int(torch.cuda.max_memory_allocated() - before)
+        return int(torch.cuda.max_memory_allocated() - before), int(before)
     from mlic.utils.memory import cpu_peak_tracker, malloc_in_use
     in_use = malloc_in_use()
     before = in_use()
     tracker = cpu_peak_tracker(in_use)
     with tracker:
         step()
-    return int(tracker.peak - before)
+    return int(tracker.peak - before), int(before)
 
 
 def add_ratios(results):

@@ -228,3 +228,39 @@ def test_inference_times_the_folded_copy_the_test_loop_would(
     table = format_table(add_ratios([result]), 'tiny', 2, 0)
     assert table.splitlines()[1].endswith('BN fold')
     assert table.splitlines()[2].split()[-1] == ('yes' if fold_bn else 'no')
+
+
+def test_model_zoo_costs_measures_each_config(tmp_path, capsys):
+    """--measure: the config's own batches and validation precision, the
+    folded validation model, memory held + step peak, and hours from the
+    measured throughput (recomputed here from the printed figures)."""
+    cfg = tmp_path / 'coco_tiny.py'  # named as a COCO config: COCO's sizes
+    cfg.write_text(f'_base_ = [{TINY_Q2L!r}]\n'
+                   "custom_hooks = [dict(type='DualEMAHook', decay=0.9)]\n"
+                   'train_dataloader = dict(batch_size=3)\n')
+    other = tmp_path / 'my_data.py'  # a dataset of unknown size
+    other.write_text(f'_base_ = [{TINY_Q2L!r}]\n')
+    out = tmp_path / 'zoo.json'
+    tool = load_tool('analysis_tools/model_zoo_costs')
+    results = tool.main(['--measure', 'cpu', str(cfg), str(other),
+                         '--steps', '1', '--warmup', '0',
+                         '--json', str(out)])
+    printed = capsys.readouterr().out
+    first, second = results
+    assert first['batch'] == 3 and first['infer_batch'] == 4
+    assert first['infer_dtype'] == ('bf16 autocast' if cpu_has_native_bf16()
+                                    else 'fp32')  # the demo's val_cfg.fp16
+    assert first['infer_bn_folded'] is True
+    assert first['evals_per_epoch'] == 2 and second['evals_per_epoch'] == 1
+    assert first['epochs'] == 2
+    want = 2 * (82783 / first['train_img_s'] +
+                2 * 40504 / first['infer_img_s']) / 3600
+    assert first['gpu_hours'] == pytest.approx(want)
+    assert second['gpu_hours'] is None
+    assert first['resident_bytes'] > first['peak_memory_bytes'] > 0
+    rows = [line for line in printed.splitlines() if 'coco_tiny' in line]
+    assert len(rows) == 1 and f'{want:.1f} (2 epochs)' in rows[0]
+    assert [line for line in printed.splitlines()
+            if 'my_data' in line][0].endswith('| - |')
+    saved = json.loads(out.read_text())
+    assert saved['device'] == 'cpu' and len(saved['results']) == 2

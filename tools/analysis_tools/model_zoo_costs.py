@@ -22,6 +22,23 @@ under configs/q2l_irpe/), at the config's own resolution:
 These are estimates for planning, not measurements on a GPU.
 
     python tools/analysis_tools/model_zoo_costs.py [CONFIG ...] [--tflops 20]
+
+``--measure cuda`` (or ``cpu``) measures instead, each config in its own
+process, with the harness of benchmark.py (mlic.engine.benchmark): the
+config's training step at its per-GPU batch (its AMP, optimizer and EMA),
+its validation forward at the validation batch and precision
+(``val_cfg.fp16``), on a BatchNorm-folded copy as the loop runs it; the
+memory a training process holds (weights, gradients, optimizer state, EMA
+copy) plus one step's peak; and GPU-hours for the schedule from the
+measured throughput: epochs x (training images / training img/s +
+validations per epoch x validation images / validation img/s), two
+validations per epoch (raw and EMA) where the config has an EMA hook. One
+GPU's figures; data loading is not included (benchmark.py --with-data
+times it).
+
+    python tools/analysis_tools/model_zoo_costs.py --measure cuda [CONFIG ...]
+        [--steps 8] [--warmup 3] [--batch N] [--cfg-options k=v ...]
+        [--json FILE]
 """
 import argparse
 import glob
@@ -104,18 +121,116 @@ def measure(config, batch):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def speed_worker(config, options):
+    """One process: the measured speed and memory of ``config``."""
+    from mlic.engine.benchmark import ema_hook_cfg, measure
+    from mlic.utils import load_config, register_all_modules
+    register_all_modules()
+    cfg = load_config(config, options['cfg_options'])
+    batch = options['batch'] or cfg.train_dataloader.batch_size
+    val_batch = options['val_batch'] or cfg.val_dataloader.batch_size
+    val_fp16 = bool((cfg.get('val_cfg') or {}).get('fp16', False))
+    # the inference column runs what validation runs (precision, folding)
+    val_loop = dict(cfg.get('val_cfg') or {})
+    cfg.test_cfg = dict(type='MLICTestLoop', fp16=val_fp16,
+                        fold_bn=val_loop.get('type') == 'DualValLoop'
+                        and val_loop.get('fold_bn', True))
+    result = measure(cfg, device=options['device'], batch=batch,
+                     infer_batch=val_batch, steps=options['steps'],
+                     warmup=options['warmup'])
+    result.update(size=cfg.train_dataloader.dataset.pipeline[1]['scale'][0],
+                  epochs=cfg.train_cfg.max_epochs,
+                  evals_per_epoch=2 if ema_hook_cfg(cfg) and
+                  val_loop.get('type') == 'DualValLoop' else 1)
+    print(json.dumps(result))
+
+
+def gpu_hours(result, train_images, val_images):
+    """Hours for the schedule at the measured throughput (no data loading)."""
+    seconds = (train_images / result['train_img_s'] + result[
+        'evals_per_epoch'] * val_images / result['infer_img_s'])
+    return result['epochs'] * seconds / 3600
+
+
+def measure_speed(config, options):
+    proc = subprocess.run(
+        [sys.executable, osp.abspath(__file__), '--speed-worker', config,
+         json.dumps(options)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{config} failed:\n' + proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measured_table(configs, options):
+    """Markdown rows of measured speed and memory; the results, with
+    ``gpu_hours`` added."""
+    device = options['device']
+    print(f'Measured on {device}: median of {options["steps"]} steps after '
+          f'{options["warmup"]} warm-up, random weights and images')
+    print('| config | res | batch | train ms/step | train img/s | '
+          'memory/GPU (GB): held + step peak | val batch (precision) | '
+          'val img/s | hours for its epochs, one device |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    results = []
+    for config in configs:
+        r = measure_speed(config, options)
+        r['config'] = osp.relpath(osp.abspath(config), ROOT)
+        r['gpu_hours'] = None  # a dataset of unknown size: no hours
+        if osp.basename(config).startswith(tuple(DATASET_SIZES)):
+            train, val = DATASET_SIZES[_dataset_of(config)]
+            r['gpu_hours'] = gpu_hours(r, train, val)
+        hours = '-' if r['gpu_hours'] is None else \
+            f'{r["gpu_hours"]:.1f} ({r["epochs"]} epochs)'
+        held = r['resident_bytes'] / 1e9
+        peak = r['peak_memory_bytes'] / 1e9
+        print(f'| {r["config"]} | {r["size"]} | {r["batch"]} | '
+              f'{r["train_ms"]:.1f} | {r["train_img_s"]:.1f} | '
+              f'{held + peak:.1f} ({held:.1f} + {peak:.1f}) | '
+              f'{r["infer_batch"]} ({r["infer_dtype"]}) | '
+              f'{r["infer_img_s"]:.1f} | {hours} |', flush=True)
+        results.append(r)
+    return results
+
+
 def main(argv=None):
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*')
     parser.add_argument('--tflops', type=float, default=20.0)
     parser.add_argument('--amp-factor', type=float, default=0.5)
+    parser.add_argument('--measure', choices=['cpu', 'cuda'],
+                        help='measure speed and memory on this device '
+                        'instead of estimating')
+    parser.add_argument('--steps', type=int, default=8)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--batch', type=int,
+                        help="training batch (default: the config's)")
+    parser.add_argument('--val-batch', type=int,
+                        help="validation batch (default: the config's)")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={})
+    parser.add_argument('--json', help='with --measure: write the results')
     parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument('--speed-worker', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker[0], int(args.worker[1]))
+    if args.speed_worker:
+        return speed_worker(args.speed_worker[0],
+                            json.loads(args.speed_worker[1]))
     configs = args.configs or sorted(
         glob.glob(osp.join(ROOT, 'configs', 'q2l_irpe', 'coco_*.py')) +
         glob.glob(osp.join(ROOT, 'configs', 'q2l_irpe', 'voc*.py')))
+    if args.measure:
+        options = dict(device=args.measure, steps=args.steps,
+                       warmup=args.warmup, batch=args.batch,
+                       val_batch=args.val_batch,
+                       cfg_options=dict(args.cfg_options))
+        results = measured_table(configs, options)
+        if args.json:
+            from mlic.engine.benchmark import write_results
+            write_results(args.json, results, **options)
+        return results
     from mmengine.config import Config
     print('| config | res | params (M) (backbone) | GMACs/img | '
           'per-GPU batch | est. train memory/GPU (GB) | est. GPU-hours, '
