@@ -37,6 +37,11 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', default=None,
                         help='mixed precision: fp16 autocast on GPU, bfloat16 '
                         "on CPU (default: the config's test_cfg.fp16)")
+    parser.add_argument('--no-fold-bn', dest='fold_bn', action='store_false',
+                        default=None,
+                        help='score the model as it is, not a copy with '
+                        'BatchNorm folded into the convolutions (default: '
+                        "the config's test_cfg, which folds)")
     args = parser.parse_args(argv)
     if args.out and not args.out.endswith(('.jsonl', '.csv')):
         parser.error(f'--out {args.out}: use a .jsonl or a .csv file')
@@ -81,7 +86,7 @@ def main(argv=None):
     thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
                                  device=args.device, thresholds=thresholds,
-                                 amp=args.amp)
+                                 amp=args.amp, fold_bn=args.fold_bn)
     items = expand_inputs(args.inputs)  # folders walked once
     total = len(items)
     bar = ProgressBar(total, file=sys.stderr)

@@ -220,17 +220,22 @@ def test_infer_tool_writes_jsonl_and_csv_and_skips_bad_images(trained,
                     '--device', 'cpu'], cwd=tmp_path)
     assert 'skipped' in res.stderr and 'broken.jpg' in res.stderr
     assert '2 images predicted, 1 skipped' in res.stdout
+    assert 'folded 20 BatchNorm layers' in res.stdout + res.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [osp.basename(x['img_path']) for x in lines] == ['a.jpg', 'b.png']
     assert all('cat' in x['pred_labels'] and 'dog' not in x['pred_labels']
                for x in lines)  # thresholds 0 and 1
     out_csv = tmp_path / 'p.csv'
-    run_tool(['tools/infer.py', str(overrides), trained['ckpt'],
-              str(folder / 'a.jpg'), '--out', str(out_csv), '--topk', '1'],
-             cwd=tmp_path)
+    plain = run_tool(['tools/infer.py', str(overrides), trained['ckpt'],
+                      str(folder / 'a.jpg'), '--out', str(out_csv),
+                      '--topk', '1', '--no-fold-bn'], cwd=tmp_path)
+    assert 'folded' not in plain.stdout + plain.stderr
     rows = list(csv.reader(open(out_csv)))
     assert rows[0] == ['img_path', 'cat', 'dog', 'bird', 'pred_labels']
     scores = [float(v) for v in rows[1][1:4]]
+    # unfolded (csv) and folded (jsonl) scores of a.jpg: rounding apart
+    np.testing.assert_allclose(scores, [lines[0]['scores'][c]
+                                        for c in CLASSES], atol=1e-5)
     assert rows[1][4] == CLASSES[int(np.argmax(scores))]
     table = run_tool(['tools/infer.py', str(overrides), trained['ckpt'],
                       str(folder / 'a.jpg'), '--thr', '0'], cwd=tmp_path)
