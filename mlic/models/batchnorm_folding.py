@@ -26,6 +26,7 @@ docs/model_zoo.md "Speed" has the measured gain.
 """
 import copy
 import math
+import warnings
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -293,6 +294,9 @@ def fold_batchnorm_for_batch(model: nn.Module, data_batch,
         inputs = inputs[0][None]
     folded, report = fold_batchnorm(net, inputs[:1])
     logger_print(report.summary())
+    if report.max_rel_diff is not None and not report.used:
+        # folding was tried and refused: not a routine message
+        warnings.warn(report.summary(), stacklevel=2)
     return (folded if report.used else model), report
 
 

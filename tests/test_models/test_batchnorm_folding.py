@@ -1,6 +1,7 @@
 """BatchNorm folded into convolutions: the formula by hand, float64 parity
 on real backbones, and every case where folding must not happen."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -182,6 +183,40 @@ def test_output_used_elsewhere_is_caught_by_the_check():
     assert folded is model and not report.used  # ... the check refuses
     assert report.max_rel_diff > 0.01
     assert 'differ' in report.reason and 'unfolded' in report.reason
+
+
+def test_a_refused_fold_warns_where_evaluation_runs():
+    """fold_batchnorm_for_batch (what the loops and the inferencer call)
+    says a refused fold as a warning and returns the model itself; a
+    routine fold is only logged."""
+    from mmengine.model import BaseModel
+
+    from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
+
+    class Wrapped(BaseModel):
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            return self.net(inputs)
+
+    batch = dict(inputs=torch.randn(2, 2, 4, 4))
+    bad = Wrapped(_randomise_bn(_ResidualBeforeNorm()))
+    bad.eval()
+    said = []
+    with pytest.warns(UserWarning, match='differ from the model'):
+        model, report = fold_batchnorm_for_batch(bad, batch, said.append)
+    assert model is bad and not report.used and 'not folded' in said[0]
+    good = Wrapped(_randomise_bn(nn.Sequential(nn.Conv2d(2, 2, 1),
+                                               nn.BatchNorm2d(2))))
+    good.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        model, report = fold_batchnorm_for_batch(good, batch, said.append)
+    assert report.used and model is not good
+    assert said[1].startswith('folded 1 BatchNorm layers')
 
 
 @pytest.mark.parametrize('cls,why', [
