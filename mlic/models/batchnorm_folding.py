@@ -252,6 +252,13 @@ def fold_batchnorm(model: nn.Module, inputs: torch.Tensor,
         if not pairs:
             report.reason = 'no BatchNorm follows a convolution directly'
             return model, report
+        if not all(torch.isfinite(t).all() for t in _tensors(reference)):
+            # NaN weights or inputs: nothing to check the copy against (and
+            # the evaluation's own checks should see the model as it is)
+            report.reason = ('the model\'s own outputs on the check input '
+                             'are not finite (NaN or inf); evaluating the '
+                             'unfolded model')
+            return model, report
         try:
             shared = {id(t): t for t in
                       list(model.parameters()) + list(model.buffers())}

@@ -257,6 +257,21 @@ def test_refuses_a_model_in_training_mode_and_passes_bn_free_models():
     assert same is free and 'no BatchNorm' in report.reason
 
 
+def test_non_finite_outputs_are_not_blamed_on_folding():
+    """NaN weights: the model's own output is NaN, so there is nothing to
+    check a copy against; the model is evaluated as it is (its NaN scores
+    are for the metric's check to report), with the true reason."""
+    model = _randomise_bn(nn.Sequential(nn.Conv2d(2, 2, 1),
+                                        nn.BatchNorm2d(2))).eval()
+    with torch.no_grad():
+        model[0].weight[0, 0] = float('nan')
+    same, report = fold_batchnorm(model, torch.randn(1, 2, 3, 3),
+                                  forward=_plain_fwd)
+    assert same is model and not report.used
+    assert report.max_rel_diff is None  # no comparison was made
+    assert 'not finite' in report.reason and 'differ' not in report.reason
+
+
 def test_a_copy_is_a_snapshot_of_the_weights():
     """The folded copy holds the folded weights of when it was made; a
     later change of the original shows only after folding again."""
