@@ -111,14 +111,20 @@ def worker(config, batch):
     print(json.dumps(out))
 
 
-def measure(config, batch):
+def run_worker(flag, config, arg, what):
+    """This script as ``flag config arg`` in a fresh process; the JSON
+    line it prints last."""
     proc = subprocess.run(
-        [sys.executable, osp.abspath(__file__), '--worker', config,
-         str(batch)], capture_output=True, text=True, check=False)
+        [sys.executable, osp.abspath(__file__), flag, config, arg],
+        capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f'{config} (batch {batch}) failed:\n'
+        raise RuntimeError(f'{config} ({what}) failed:\n'
                            + proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(config, batch):
+    return run_worker('--worker', config, str(batch), f'batch {batch}')
 
 
 def speed_worker(config, options):
@@ -129,10 +135,10 @@ def speed_worker(config, options):
     cfg = load_config(config, options['cfg_options'])
     batch = options['batch'] or cfg.train_dataloader.batch_size
     val_batch = options['val_batch'] or cfg.val_dataloader.batch_size
-    val_fp16 = bool((cfg.get('val_cfg') or {}).get('fp16', False))
     # the inference column runs what validation runs (precision, folding)
     val_loop = dict(cfg.get('val_cfg') or {})
-    cfg.test_cfg = dict(type='MLICTestLoop', fp16=val_fp16,
+    cfg.test_cfg = dict(type='MLICTestLoop',
+                        fp16=bool(val_loop.get('fp16', False)),
                         fold_bn=val_loop.get('type') == 'DualValLoop'
                         and val_loop.get('fold_bn', True))
     result = measure(cfg, device=options['device'], batch=batch,
@@ -153,12 +159,8 @@ def gpu_hours(result, train_images, val_images):
 
 
 def measure_speed(config, options):
-    proc = subprocess.run(
-        [sys.executable, osp.abspath(__file__), '--speed-worker', config,
-         json.dumps(options)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f'{config} failed:\n' + proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker('--speed-worker', config, json.dumps(options),
+                      f'measured on {options["device"]}')
 
 
 def measured_table(configs, options):
