@@ -65,10 +65,12 @@ def export_onnx(model: ScoresModel, path: str, shape: Tuple[int, int],
     axes = {'images': {0: 'batch'}, 'scores': {0: 'batch'}} \
         if dynamic_batch else None
     import warnings
-    with warnings.catch_warnings():
+
+    from mlic.fileio import atomic_output
+    with warnings.catch_warnings(), atomic_output(path) as tmp:
         # shape checks of the model become constants of the trace: expected
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        torch.onnx.export(model, (dummy, ), path, input_names=['images'],
+        torch.onnx.export(model, (dummy, ), tmp, input_names=['images'],
                           output_names=['scores'], dynamic_axes=axes,
                           opset_version=opset, dynamo=False)
     return path

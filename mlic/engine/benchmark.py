@@ -353,7 +353,7 @@ def format_table(results, title, steps, warmup, rounds=1):
 def write_results(path, results, **info):
     """``results`` (and ``info``, e.g. the config) as JSON at ``path``."""
     import json
-    import os
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
+
+    from mlic.fileio import atomic_write
+    with atomic_write(path) as f:
         json.dump(dict(info, results=results), f, indent=2)

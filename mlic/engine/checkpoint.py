@@ -27,8 +27,9 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mlic.fileio import (atomic_replace, atomic_write,  # noqa: F401
+                         remove_stale_temporaries, temporary_name)
 LAST_CHECKPOINT = 'last_checkpoint'
-TMP_PREFIX = '.tmp-'
 
 
 class CheckpointError(RuntimeError):
@@ -187,47 +188,12 @@ def non_finite_tensors(state_dict: dict) -> List[str]:
             and not bool(torch.isfinite(v).all())]
 
 
-def temporary_name(filename: str) -> str:
-    """A hidden name beside ``filename`` (no glob of checkpoints matches)."""
-    return f'{TMP_PREFIX}{os.getpid()}-{filename}'
-
-
-def atomic_replace(tmp_path: str, final_path: str) -> None:
-    """Flush ``tmp_path`` to disk and rename it to ``final_path``."""
-    with open(tmp_path, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp_path, final_path)
-    try:  # make the rename itself durable
-        fd = os.open(osp.dirname(osp.abspath(final_path)), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # pragma: no cover - filesystems without dir fsync
-        pass
-
-
-def remove_stale_temporaries(directory: str) -> List[str]:
-    """Delete temporary checkpoint files a killed run left behind."""
-    removed = []
-    for path in glob.glob(osp.join(directory, TMP_PREFIX + '*')):
-        try:
-            os.remove(path)
-            removed.append(path)
-        except OSError:  # pragma: no cover
-            pass
-    return removed
-
-
 def write_last_checkpoint(work_dir: str, checkpoint_path: str) -> None:
     """Record ``checkpoint_path`` (relative to ``work_dir`` when inside it)."""
     rel = osp.relpath(osp.abspath(checkpoint_path), osp.abspath(work_dir))
     entry = checkpoint_path if rel.startswith('..') else rel
-    final = osp.join(work_dir, LAST_CHECKPOINT)
-    tmp = osp.join(work_dir, temporary_name(LAST_CHECKPOINT))
-    with open(tmp, 'w') as f:
+    with atomic_write(osp.join(work_dir, LAST_CHECKPOINT)) as f:
         f.write(entry)
-    atomic_replace(tmp, final)
 
 
 _NUMBERED = re.compile(r'^(epoch|iter)_(\d+)\.pth$')

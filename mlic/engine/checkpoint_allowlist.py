@@ -10,42 +10,11 @@ run code, and weights-only mode is never switched off.
 """
 import functools
 
-import numpy as np
 import torch
 
+from mlic.fileio import numpy_pickle_globals
+
 _ALLOWED = False
-
-
-def _numpy_safe_globals():
-    """numpy globals a pickled scalar/array/dtype refers to.
-
-    numpy 2 pickles under ``numpy._core``; numpy 1.x checkpoints refer to
-    ``numpy.core``. Both names map to the same (current) functions.
-    """
-    try:
-        multiarray = np._core.multiarray  # numpy >= 2
-    except AttributeError:  # pragma: no cover - numpy 1.x
-        multiarray = np.core.multiarray
-    entries = [np.dtype, np.ndarray]
-    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        entries.append((multiarray._reconstruct, f'{module}._reconstruct'))
-        entries.append((multiarray.scalar, f'{module}.scalar'))
-    # Unpickling a dtype sets its state on an instance of the concrete
-    # dtype class (numpy.dtypes.Float64DType, ...), which must be allowed too.
-    kinds = [
-        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-        np.uint32, np.uint64, np.float16, np.float32, np.float64,
-        np.complex64, np.complex128, np.str_, np.bytes_, np.object_
-    ]
-    dtype_classes = []
-    for kind in kinds:
-        cls = type(np.dtype(kind))
-        if cls is not np.dtype and cls not in dtype_classes:
-            dtype_classes.append(cls)
-    for cls in dtype_classes:
-        entries.append(cls)
-        entries.append((cls, f'numpy.dtypes.{cls.__name__}'))
-    return entries
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,7 +64,7 @@ def checkpoint_getattr(obj, name):
 
 def mmengine_checkpoint_globals():
     """The exact allow-list :func:`allow_mmengine_checkpoints` installs."""
-    return _numpy_safe_globals() + list(_mmengine_classes()) + [
+    return numpy_pickle_globals() + list(_mmengine_classes()) + [
         (checkpoint_getattr, 'builtins.getattr')
     ]
 

@@ -11,6 +11,7 @@ import os
 import os.path as osp
 from typing import Dict, Sequence, Tuple
 
+from mlic.fileio import atomic_write
 from .metrics.multilabel import PER_CLASS_PREFIX
 
 VOC_SHORT_NAMES = dict(
@@ -52,12 +53,12 @@ def save_per_class(out_dir: str, per_class: Dict[str, float],
     def clean(v):
         return None if v is None or math.isnan(v) else v
 
-    with open(csv_path, 'w', newline='') as f:
+    with atomic_write(csv_path, newline='') as f:
         writer = csv.writer(f)
         writer.writerow(list(per_class) + ['mAP'])
         writer.writerow([('' if clean(v) is None else f'{v:.4f}')
                          for v in list(per_class.values()) + [mean_ap]])
-    with open(json_path, 'w') as f:
+    with atomic_write(json_path) as f:
         json.dump(dict(classes=list(per_class),
                        AP={k: clean(v) for k, v in per_class.items()},
                        mAP=clean(mean_ap), unit='percent'), f, indent=2)

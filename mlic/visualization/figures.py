@@ -7,11 +7,12 @@ pyplot, no global backend switch), so importing or using this module
 changes nothing else in the process.
 """
 import csv
-import os
 import os.path as osp
 from typing import Dict, Sequence
 
 import numpy as np
+
+from mlic.fileio import atomic_write
 
 
 def _figure(width: float, height: float, dpi: int = 100):
@@ -23,14 +24,13 @@ def _figure(width: float, height: float, dpi: int = 100):
 
 
 def _save(fig, path: str) -> str:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    with atomic_write(path, 'wb') as f:
+        fig.savefig(f, format=osp.splitext(path)[1][1:] or 'png')
     return path
 
 
 def write_csv(path: str, header: Sequence[str], rows) -> str:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w', newline='', encoding='utf-8') as f:
+    with atomic_write(path, newline='') as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)

@@ -16,6 +16,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from mlic.fileio import atomic_output, atomic_write
 from mlic.registry import METRICS
 
 
@@ -55,15 +56,16 @@ def write_voc_cls_results(out_dir: str, img_ids: Sequence[str],
     files = []
     for c, name in enumerate(classes):
         path = osp.join(main, f'comp{comp}_cls_{split}_{name}.txt')
-        with open(path, 'w') as f:
+        with atomic_write(path) as f:
             f.writelines(f'{img_id} {score:.6f}\n'
                          for img_id, score in zip(img_ids, scores[:, c]))
         files.append(path)
     archive = osp.join(out_dir,
                        f'results_{year}_comp{comp}_cls_{split}.tar.gz')
-    with tarfile.open(archive, 'w:gz') as tar:
-        for path in files:
-            tar.add(path, arcname=osp.relpath(path, out_dir))
+    with atomic_output(archive) as tmp:
+        with tarfile.open(tmp, 'w:gz') as tar:
+            for path in files:
+                tar.add(path, arcname=osp.relpath(path, out_dir))
     return dict(files=files, archive=archive)
 
 
