@@ -2,9 +2,10 @@ from .functional import (METRIC_NAMES, NonFiniteScoresError,
                          average_precision, check_finite_scores,
                          multilabel_metrics, threshold_counts)
 from .metrics import (PER_CLASS_PREFIX, MLICMetric, VOCSubmissionWriter,
-                      load_predictions,
                       format_per_class_table, write_voc_cls_results)
 from .per_class import paper_table, save_per_class, split_per_class
+from .predictions import (PredictionsFileError, load_predictions,
+                          save_predictions, validate_predictions)
 from .thresholds import (ThresholdError, calibrate_thresholds,
                          read_threshold_file, resolve_thresholds)
 
@@ -15,5 +16,6 @@ __all__ = [
     'format_per_class_table', 'VOCSubmissionWriter', 'write_voc_cls_results',
     'paper_table', 'save_per_class', 'split_per_class', 'ThresholdError',
     'calibrate_thresholds', 'read_threshold_file', 'resolve_thresholds',
-    'load_predictions'
+    'load_predictions', 'save_predictions', 'validate_predictions',
+    'PredictionsFileError'
 ]

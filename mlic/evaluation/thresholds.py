@@ -32,17 +32,25 @@ def read_threshold_file(path: str) -> Dict[str, float]:
     """``{class name: threshold}`` from a JSON file (both layouts)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'threshold file not found: {path}')
-    with open(path, encoding='utf-8') as f:
+    with open(path, encoding='utf-8-sig') as f:
         try:
             data = json.load(f)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ThresholdError(f'{path} is not JSON: {err}') from None
     if isinstance(data, dict) and isinstance(data.get('thresholds'), dict):
         data = data['thresholds']
     if not isinstance(data, dict) or not data:
         raise ThresholdError(f'{path}: expected {{"thresholds": {{class: '
                              'threshold, ...}}}} or {class: threshold, ...}')
-    return {str(k): v for k, v in data.items()}
+    out = {}
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0.0 <= float(value) <= 1.0:
+            raise ThresholdError(
+                f'{path}: the threshold of class {name!r} is {value!r}; '
+                'every threshold must be a number in [0, 1]')
+        out[str(name)] = float(value)
+    return out
 
 
 def resolve_thresholds(thr: Union[float, Sequence[float], str, dict],

@@ -1,10 +1,9 @@
-import pickle
 
 import numpy as np
 import pytest
 import torch
 
-from mlic.evaluation import MLICMetric, multilabel_metrics
+from mlic.evaluation import MLICMetric, load_predictions, multilabel_metrics
 
 
 def _samples(scores, labels, ignored=None):
@@ -29,7 +28,7 @@ def test_metric_equals_function_and_dumps(tmp_path):
     for i, cls in ignored.items():
         targets[i, cls] = np.where(targets[i, cls] == 1, 1, -1)
 
-    out = tmp_path / 'preds.pkl'
+    out = tmp_path / 'preds.npz'
     metric = MLICMetric(topk=3, out_file=str(out), classwise=True)
     metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd', 'e'))
     samples = _samples(scores, labels, ignored)
@@ -41,8 +40,7 @@ def test_metric_equals_function_and_dumps(tmp_path):
         assert res[key] == pytest.approx(ref[key]), key
     assert list(res)[:7] == ['mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1']
 
-    with open(out, 'rb') as f:
-        dumped = pickle.load(f)
+    dumped = load_predictions(str(out))
     np.testing.assert_array_equal(dumped['scores'], scores)
     np.testing.assert_array_equal(dumped['targets'], targets)
     assert dumped['img_ids'] == list(range(100, 120))

@@ -1,7 +1,6 @@
 """The tools, run as a user runs them (subprocesses), on tiny data."""
 import os
 import os.path as osp
-import pickle
 import re
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from conftest import REPO, TINY_CFG, run_tool
+from mlic.evaluation import load_predictions
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -46,15 +46,14 @@ def test_train_writes_checkpoints_and_test_reads_them(trained, tmp_path):
     assert {'epoch_1.pth', 'epoch_2.pth', 'epoch_3.pth'} <= set(files)
     best = [f for f in files if f.startswith('best_mAP_epoch_')]
     assert len(best) == 1
-    out = tmp_path / 'preds.pkl'
+    out = tmp_path / 'preds.npz'
     res_best = run_tool(['tools/test.py', TINY_CFG, str(trained / best[0]),
                          '--work-dir', str(tmp_path), '--out', str(out),
                          '--per-class'], cwd=tmp_path)
     metrics = parse_metrics(res_best.stdout)
     assert 0 <= metrics['mAP'] <= 100
     assert 'crescent' in res_best.stdout + res_best.stderr  # per-class table
-    with open(out, 'rb') as f:
-        dumped = pickle.load(f)
+    dumped = load_predictions(str(out))
     assert dumped['scores'].shape == (13, 12)
     assert sorted(dumped['img_ids']) == list(range(1, 14))
     from mlic.evaluation import multilabel_metrics

@@ -4,7 +4,6 @@ import csv
 import glob
 import json
 import os.path as osp
-import pickle
 
 import cv2
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from conftest import REPO, load_tool
+from mlic.evaluation import load_predictions
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -27,12 +27,11 @@ def trained(tmp_path_factory):
                              '--cfg-options', 'train_cfg.max_epochs=1']
                             + LOADERS)
     ckpt = str(work / 'epoch_1.pth')
-    preds = str(work / 'preds.pkl')
+    preds = str(work / 'preds.npz')
     metrics = load_tool('test').main([TINY_Q2L, ckpt, '--work-dir',
                                       str(work), '--out', preds,
                                       '--per-class'])
-    with open(preds, 'rb') as f:
-        dumped = pickle.load(f)
+    dumped = load_predictions(preds)
     return dict(work=work, ckpt=ckpt, preds=preds, metrics=metrics,
                 dumped=dumped)
 

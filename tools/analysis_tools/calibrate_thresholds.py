@@ -1,7 +1,7 @@
 """Per-class thresholds that maximise each class's F1 on validation scores.
 
-    python tools/test.py CONFIG CKPT --out val_preds.pkl
-    python tools/analysis_tools/calibrate_thresholds.py val_preds.pkl \
+    python tools/test.py CONFIG CKPT --out val_preds.npz
+    python tools/analysis_tools/calibrate_thresholds.py val_preds.npz \
         --out thresholds.json [--criterion f1] [--default 0.5]
 
 Reads the ``--out`` file of tools/test.py (scores, targets, class names),
@@ -14,11 +14,10 @@ and at the calibrated thresholds, and prints both. Use the file with
 """
 import argparse
 import json
-import os
-import os.path as osp
 
 import numpy as np
 
+from mlic.fileio import atomic_write, check_output_path
 from mlic.evaluation import (calibrate_thresholds, load_predictions,
                              multilabel_metrics)
 
@@ -48,16 +47,16 @@ def calibrate(data, criterion='f1', default=0.5):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('preds', help='tools/test.py --out file (.pkl)')
+    parser.add_argument('preds', help='tools/test.py --out file (.npz)')
     parser.add_argument('--out', required=True, help='thresholds .json')
     parser.add_argument('--criterion', default='f1', choices=['f1'])
     parser.add_argument('--default', type=float, default=0.5,
                         help='threshold of classes without positives')
     args = parser.parse_args(argv)
+    check_output_path(args.out, '--out')
     result = calibrate(load_predictions(args.preds), args.criterion,
                        args.default)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w', encoding='utf-8') as f:
+    with atomic_write(args.out) as f:
         json.dump(result, f, indent=2)
     head = ' '.join(f'{k:>7}' for k in SIX)
     print(f'{"":>12} {head}')

@@ -3,7 +3,7 @@ label co-occurrence matrix, for any dataset mlic reads (COCO, VOC, CSV,
 built-in).
 
     python tools/analysis_tools/label_stats.py CONFIG [--split train|val|test]
-        --out-dir DIR [--preds preds.pkl [--thr 0.5]] [--cfg-options ...]
+        --out-dir DIR [--preds preds.npz [--thr 0.5]] [--cfg-options ...]
 
 Writes label_freq.png/.csv (images per class), labels_per_image.png/.csv
 (how many images have 0, 1, 2 ... labels), cooccurrence.png (P(j | i): of

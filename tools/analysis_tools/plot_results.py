@@ -1,7 +1,7 @@
 """Pictures of a test run: per-class AP, precision-recall, score histograms.
 
-    python tools/test.py CONFIG CKPT --out preds.pkl
-    python tools/analysis_tools/plot_results.py preds.pkl --out-dir DIR
+    python tools/test.py CONFIG CKPT --out preds.npz
+    python tools/analysis_tools/plot_results.py preds.npz --out-dir DIR
 
 Writes, with the numbers behind each picture:
   ap_per_class.png + ap_per_class.csv   (class, AP %, positives; sorted bars
@@ -19,6 +19,7 @@ import os.path as osp
 import numpy as np
 
 from mlic.evaluation import average_precision, load_predictions
+from mlic.fileio import check_output_dir
 from mlic.visualization import (ap_bar_figure, histogram_figure,
                                 interpolated_pr, pr_curve, pr_figure,
                                 write_csv)
@@ -69,12 +70,13 @@ def plot_results(data, out_dir, highlight=3, bins=50):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('preds', help='tools/test.py --out file (.pkl)')
+    parser.add_argument('preds', help='tools/test.py --out file (.npz)')
     parser.add_argument('--out-dir', required=True)
     parser.add_argument('--highlight', type=int, default=3,
                         help='best and worst classes drawn in colour')
     parser.add_argument('--bins', type=int, default=50)
     args = parser.parse_args(argv)
+    check_output_dir(args.out_dir, '--out-dir')
     result = plot_results(load_predictions(args.preds), args.out_dir,
                           args.highlight, args.bins)
     print(f'mAP {result["mAP"]:.2f}; wrote ' + ', '.join(

@@ -1,8 +1,7 @@
-from .multilabel import (PER_CLASS_PREFIX, MLICMetric, format_per_class_table,
-                         load_predictions)
+from .multilabel import PER_CLASS_PREFIX, MLICMetric, format_per_class_table
 from .voc_submission import VOCSubmissionWriter, write_voc_cls_results
 
 __all__ = [
     'MLICMetric', 'PER_CLASS_PREFIX', 'format_per_class_table',
-    'VOCSubmissionWriter', 'write_voc_cls_results', 'load_predictions'
+    'VOCSubmissionWriter', 'write_voc_cls_results'
 ]

@@ -1,7 +1,4 @@
 """The registered multi-label metric (docs/method.md section 5)."""
-import os
-import os.path as osp
-import pickle
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -12,6 +9,7 @@ from mlic.structures.ignored_labels import ignored_classes
 from mlic.registry import METRICS
 from ..functional import (METRIC_NAMES, check_finite_scores,
                           multilabel_metrics)
+from ..predictions import save_predictions
 from ..thresholds import read_threshold_file, resolve_thresholds
 
 
@@ -51,8 +49,9 @@ class MLICMetric(BaseMetric):
         interpolated (bool): interpolated VOC AP instead of the plain AP.
         classwise (bool): log a per-class AP table and also return each
             class's AP as ``'AP/<class name>'`` (NaN without positives).
-        out_file (str, optional): pickle the per-image results there (dict
-            with ``scores`` (N, C) float32, ``targets`` (N, C) int8 with -1 for
+        out_file (str, optional): save the per-image results there, an
+            ``.npz`` predictions file (:mod:`mlic.evaluation.predictions`:
+            ``scores`` (N, C) float32, ``targets`` (N, C) int8 with -1 for
             ignored entries, ``img_ids``, ``img_paths``, ``classes``).
         collect_device, prefix: see :class:`mmengine.evaluator.BaseMetric`.
     """
@@ -140,30 +139,8 @@ def format_per_class_table(per_class_ap, classes) -> str:
 
 
 def dump_results(path, scores, targets, results, classes):
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'wb') as f:
-        pickle.dump(
-            dict(
-                scores=scores,
-                targets=targets,
-                img_ids=[r['img_id'] for r in results],
-                img_paths=[r['img_path'] for r in results],
-                classes=list(classes)), f)
+    save_predictions(path, scores, targets, classes,
+                     img_ids=[r['img_id'] for r in results],
+                     img_paths=[r['img_path'] for r in results])
     MMLogger.get_current_instance().info(
         f'Per-image scores of {len(results)} images saved to {path}')
-
-
-def load_predictions(path: str) -> dict:
-    """Read a ``tools/test.py --out`` file (what :func:`dump_results` wrote):
-    ``scores``, ``targets``, ``img_ids``, ``img_paths``, ``classes``."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'predictions file not found: {path} (write '
-                                'it with tools/test.py CONFIG CKPT --out FILE)')
-    with open(path, 'rb') as f:
-        data = pickle.load(f)
-    missing = [k for k in ('scores', 'targets', 'classes')
-               if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise KeyError(f'{path} has no {missing}: expected the --out file of '
-                       'tools/test.py')
-    return data
