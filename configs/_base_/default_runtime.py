@@ -17,6 +17,9 @@ default_hooks = dict(
     # Stops at the first NaN/inf training loss (max_skips=N: let the fp16
     # loss scaler skip up to N overflowing steps in a row instead).
     finite_loss=dict(type='FiniteLossHook', max_skips=0),
+    # --resume stops if the config's lr schedule is not the checkpoint's
+    # (another max_epochs, batch size or lr would be silently ignored).
+    schedule_check=dict(type='ScheduleCheckHook'),
 )
 # Fails fast when the head's num_classes disagrees with a dataset.
 custom_hooks = [dict(type='NumClassCheckHook')]

@@ -46,11 +46,13 @@ from .cpu import cpu_optim_wrapper_cfg, wrap_model_for_cpu
 from .eval_amp import cpu_eval_loop_cfg
 from .upstream import (check_runner_attributes, mark_runner_loaded,
                        runner_resume_state, set_runner_load_from)
-from .checkpoint import (DDP_PREFIX, CheckpointError, atomic_replace,
-                         check_state_dict_fits, describe_mismatch,
-                         find_latest_checkpoint, non_finite_tensors,
-                         read_checkpoint, remove_stale_temporaries,
-                         state_dict_mismatch, temporary_name)
+from mlic.fileio import atomic_output, remove_stale_temporaries
+from mlic.utils.child_processes import tie_workers_to_parent
+from .checkpoint import (DDP_PREFIX, CheckpointError, check_state_dict_fits,
+                         describe_mismatch, find_latest_checkpoint,
+                         non_finite_tensors, read_checkpoint,
+                         state_dict_mismatch)
+from .work_dir_lock import WorkDirLock
 from .checkpoint import revise_keys as rename_keys  # the argument's name
 
 _MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
@@ -115,8 +117,8 @@ class MLICRunner(Runner):
         if getattr(dataset, 'test_mode', False):
             # evaluation: nothing random to seed, the dataset stays as built
             cfg['dataset'] = dataset
-            return Runner.build_dataloader(cfg, seed=seed,
-                                           diff_rank_seed=diff_rank_seed)
+            return tie_workers_to_parent(Runner.build_dataloader(
+                cfg, seed=seed, diff_rank_seed=diff_rank_seed))
         if not isinstance(dataset, SeededDataset):
             dataset = SeededDataset(dataset)
         cfg['dataset'] = dataset
@@ -125,7 +127,7 @@ class MLICRunner(Runner):
         base = 0 if seed is None else seed
         if diff_rank_seed:
             base = base + get_rank()
-        return seed_dataloader(loader, base)
+        return tie_workers_to_parent(seed_dataloader(loader, base))
 
     # -- CPU-only machines ---------------------------------------------
     def wrap_model(self, model_wrapper_cfg, model):
@@ -229,18 +231,25 @@ class MLICRunner(Runner):
             self._mlic_rng_state = None
 
     def train(self):
-        removed = remove_stale_temporaries(self.work_dir)
-        if removed:
-            self.logger.info('Removed incomplete checkpoint files of an '
-                             f'earlier run: {removed}')
-        return super().train()
+        lock = WorkDirLock(self.work_dir) if get_rank() == 0 else None
+        if lock is not None:
+            lock.acquire()  # refuses a work dir another live run trains in
+        try:
+            if lock is not None:
+                removed = remove_stale_temporaries(self.work_dir)
+                if removed:
+                    self.logger.info('Removed incomplete files of an earlier '
+                                     f'run that is gone: {removed}')
+            return super().train()
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- saving ---------------------------------------------------------
     @master_only
     def save_checkpoint(self, out_dir, filename, file_client_args=None,
                         save_optimizer=True, save_param_scheduler=True,
                         meta=None, by_epoch=True, backend_args=None):
-        import os
         import os.path as osp
         bad = non_finite_tensors(self._bare_model().state_dict())
         if bad:
@@ -263,17 +272,10 @@ class MLICRunner(Runner):
             return super().save_checkpoint(
                 out_dir, filename, file_client_args, save_optimizer,
                 save_param_scheduler, meta, by_epoch, backend_args)
-        tmp = temporary_name(filename)
-        tmp_path = osp.join(out_dir, tmp)
-        try:
+        with atomic_output(osp.join(out_dir, filename)) as tmp_path:
             super().save_checkpoint(
-                out_dir, tmp, None, save_optimizer, save_param_scheduler,
-                meta, by_epoch, None)
-            atomic_replace(tmp_path, osp.join(out_dir, filename))
-        except BaseException:
-            if osp.exists(tmp_path):
-                os.remove(tmp_path)
-            raise
+                out_dir, osp.basename(tmp_path), None, save_optimizer,
+                save_param_scheduler, meta, by_epoch, None)
 
 
 _RUNS_IN_PROCESS = itertools.count(1)

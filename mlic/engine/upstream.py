@@ -27,6 +27,10 @@ What and why:
 * ``Runner._resume``, ``Runner._load_from``, ``Runner._has_loaded``: read
   and set by :class:`mlic.engine.MLICRunner` (auto-resume from a relative
   ``last_checkpoint``; a load done by mlic's own ``load_checkpoint``).
+* ``Runner._train_loop`` / ``_val_loop`` / ``_test_loop``: which loops a
+  run has built (the public properties build a loop when read, which would
+  build a dataset a test run does not have on disk); read by the class-list
+  checks of :class:`mlic.engine.hooks.NumClassCheckHook`.
 * the order of hook calls in ``ValLoop.run`` (before_val,
   before_val_epoch, per-iteration hooks, after_val_epoch, after_val), which
   ``DualValLoop.run`` repeats around its two evaluations.
@@ -52,7 +56,8 @@ PRIVATE_NAMES = (
     (CheckpointHook, '_save_checkpoint_with_step'),
 )
 # attributes a Runner instance sets in __init__ (checked on instances)
-RUNNER_ATTRIBUTES = ('_resume', '_load_from', '_has_loaded')
+RUNNER_ATTRIBUTES = ('_resume', '_load_from', '_has_loaded', '_train_loop',
+                     '_val_loop', '_test_loop')
 
 
 def check_upstream() -> None:
@@ -105,6 +110,14 @@ def set_runner_load_from(runner: Runner, path) -> None:
 
 def mark_runner_loaded(runner: Runner) -> None:
     runner._has_loaded = True
+
+
+def built_loop(runner: Runner, stage: str):
+    """The ``stage`` ('train', 'val', 'test') loop of ``runner`` if it is
+    built, else None; never builds one."""
+    from mmengine.runner import BaseLoop
+    loop = getattr(runner, f'_{stage}_loop', None)
+    return loop if isinstance(loop, BaseLoop) else None
 
 
 def runner_is_resuming(runner) -> bool:

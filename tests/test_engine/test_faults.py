@@ -22,6 +22,7 @@ from mlic.engine import (CheckpointError, CheckpointMismatchError,
                          NonFiniteWeightsError, build_runner,
                          find_latest_checkpoint, read_checkpoint)
 from mlic.evaluation import NonFiniteScoresError, multilabel_metrics
+from mlic.engine.hooks import ScheduleMismatchError
 from mlic.utils import load_config, prepare_run
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
@@ -230,15 +231,15 @@ def test_kill_while_the_best_is_written_keeps_the_old_best(
     work = tmp_path / 'work'
     _break_best_write(monkeypatch, 'best_mAP_epoch_2.pth')
     with pytest.raises(KeyboardInterrupt):
-        train(str(cfg), work)
+        train(str(cfg), work, 'train_cfg.max_epochs=3')
     monkeypatch.undo()
     # the old best is complete, the new one never appeared
     assert read_checkpoint(str(work / 'best_mAP_epoch_1.pth'))['state_dict']
     assert sorted(osp.basename(p) for p in glob.glob(
         str(work / 'best_mAP_epoch_*.pth'))) == ['best_mAP_epoch_1.pth']
     assert not glob.glob(str(work / '.tmp-*'))
-    # resume (from epoch_2.pth, written before the kill) for one more
-    # epoch: then one best, the new one
+    # resume (from epoch_2.pth, written before the kill) for the last
+    # epoch of the same schedule: then one best, the new one
     train(str(cfg), work, 'train_cfg.max_epochs=3', extra=['--resume'])
     assert sorted(osp.basename(p) for p in glob.glob(
         str(work / 'best_mAP_epoch_*.pth'))) == ['best_mAP_epoch_3.pth']
@@ -250,18 +251,26 @@ def test_last_checkpoint_is_relative_and_a_moved_work_dir_resumes(
     assert open(osp.join(work, 'last_checkpoint')).read() == 'epoch_1.pth'
     moved = tmp_path / 'moved'
     shutil.copytree(work, moved)
-    (moved / '.tmp-999-epoch_9.pth').write_bytes(b'half')  # a killed write
-    runner = train(TINY_CFG, moved, 'train_cfg.max_epochs=2',
+    # a killed write of a process that is gone (pid 2**22 + 1 is above
+    # Linux's default pid_max), and one of a live process (this one)
+    (moved / f'.tmp-{2**22 + 1}-epoch_9.pth').write_bytes(b'half')
+    live = moved / f'.tmp-{os.getpid()}-epoch_8.pth'
+    live.write_bytes(b'being written')
+    # another schedule (2 epochs instead of the checkpoint's 1) is refused
+    with pytest.raises(ScheduleMismatchError,
+                       match='total_steps: checkpoint 4, now 8'):
+        train(TINY_CFG, moved, 'train_cfg.max_epochs=2', extra=['--resume'])
+    runner = train(TINY_CFG, moved, 'train_cfg.max_epochs=1',
                    extra=['--resume'])
-    assert runner.epoch == 2
-    assert (moved / 'epoch_2.pth').exists()
-    assert not (moved / '.tmp-999-epoch_9.pth').exists()
+    assert (runner.epoch, runner.iter) == (1, 4)  # read from epoch_1.pth
+    assert not (moved / f'.tmp-{2**22 + 1}-epoch_9.pth').exists()
+    assert live.exists()  # its owner is alive: kept
     # an absolute entry of an older run that was moved: same file name here
-    (moved / 'last_checkpoint').write_text('/gone/elsewhere/epoch_2.pth')
-    assert find_latest_checkpoint(str(moved)) == str(moved / 'epoch_2.pth')
+    (moved / 'last_checkpoint').write_text('/gone/elsewhere/epoch_1.pth')
+    assert find_latest_checkpoint(str(moved)) == str(moved / 'epoch_1.pth')
     # an empty record (killed while written by an older mlic): newest file
     (moved / 'last_checkpoint').write_text('')
-    assert find_latest_checkpoint(str(moved)) == str(moved / 'epoch_2.pth')
+    assert find_latest_checkpoint(str(moved)) == str(moved / 'epoch_1.pth')
 
 
 # -- learning-rate settings that act ----------------------------------------

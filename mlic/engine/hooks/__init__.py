@@ -2,6 +2,8 @@ from .checkpoint_hook import CheckpointHook
 from .ema_hook import DualEMAHook
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .num_class_check_hook import NumClassCheckHook
+from .schedule_check_hook import ScheduleCheckHook, ScheduleMismatchError
 
 __all__ = ['CheckpointHook', 'DualEMAHook', 'FiniteLossHook',
-           'NonFiniteLossError', 'NumClassCheckHook']
+           'NonFiniteLossError', 'NumClassCheckHook', 'ScheduleCheckHook',
+           'ScheduleMismatchError']
