@@ -2,18 +2,26 @@
 
     python tools/infer.py CONFIG CKPT img.jpg photos/ [--out preds.jsonl|.csv]
         [--thr 0.5 | --thr-file thresholds.json] [--topk K]
-        [--batch-size N] [--device cpu|cuda]
+        [--batch-size N] [--workers N] [--resume] [--device cpu|cuda]
+    bash tools/dist_infer.sh CONFIG CKPT NPROC INPUT... --out DIR
 
 INPUT: image files and/or folders (searched recursively). ``.jsonl`` output:
 one JSON object per image (img_path, scores for every class, pred_labels,
 pred_scores); ``.csv``: img_path, one score column per class, pred_labels
-(space-separated). Without ``--out`` a short table is printed. Images that
-cannot be read are reported by name and skipped; their count is printed at
-the end.
+(space-separated). Results are written as they come, to ``OUT.partial``,
+renamed to ``OUT`` when every image is done (mlic.apis.result_files);
+``--resume`` continues an unfinished run. ``--workers N`` decodes images in
+N processes. Without ``--out`` a short table is printed.
+
+Under torchrun (tools/dist_infer.sh) the inputs are sharded over the
+processes, each writes ``DIR/part-<rank>-of-<n>.jsonl`` and rank 0 merges
+them into ``DIR/predictions.jsonl`` (or ``.csv`` with ``--format csv``).
+
+Exit status: 0 when images were predicted (unreadable ones are named on
+stderr, skipped and counted at the end); 1 when none was; 2 for a bad
+command line or a named input that does not exist (nothing is run).
 """
 import argparse
-import csv
-import json
 import os
 import os.path as osp
 import sys
@@ -24,7 +32,11 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('inputs', nargs='+', help='images and/or folders')
-    parser.add_argument('--out', help='.jsonl or .csv file')
+    parser.add_argument('--out', help='.jsonl or .csv file (a folder under '
+                        'torchrun)')
+    parser.add_argument('--format', choices=['jsonl', 'csv'],
+                        default='jsonl',
+                        help='under torchrun: the merged file\'s format')
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--thr', type=float,
                        help='one threshold for every class')
@@ -32,6 +44,12 @@ def parse_args(argv=None):
     parser.add_argument('--topk', type=int,
                         help='report the K best classes instead')
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--workers', type=int, default=0,
+                        help='processes that decode images (default 0: '
+                        'this one)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue OUT.partial (or extend OUT): images '
+                        'already in it are skipped')
     parser.add_argument('--device', help='cpu, cuda, cuda:1 (default: cuda '
                         'when available)')
     parser.add_argument('--amp', action='store_true', default=None,
@@ -42,26 +60,23 @@ def parse_args(argv=None):
                         help='score the model as it is, not a copy with '
                         'BatchNorm folded into the convolutions (default: '
                         "the config's test_cfg, which folds)")
+    parser.add_argument('--launcher', choices=['none', 'pytorch'],
+                        default='none', help='set by tools/dist_infer.sh')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    if args.out and not args.out.endswith(('.jsonl', '.csv')):
+    args.world = int(os.environ.get('WORLD_SIZE', '1'))
+    args.rank = int(os.environ.get('RANK', '0'))
+    if args.world > 1:
+        if not args.out:
+            parser.error('under torchrun, --out DIR is needed (one part per '
+                         'process, merged there)')
+    elif args.out and not args.out.endswith(('.jsonl', '.csv')):
         parser.error(f'--out {args.out}: use a .jsonl or a .csv file')
+    if args.workers < 0 or args.batch_size < 1:
+        parser.error('--workers must be >= 0 and --batch-size >= 1')
+    if args.resume and not args.out:
+        parser.error('--resume needs --out')
     return args
-
-
-def write_jsonl(path, results):
-    with open(path, 'w', encoding='utf-8') as f:
-        for r in results:
-            f.write(json.dumps(r) + '\n')
-
-
-def write_csv(path, results, classes):
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.writer(f)
-        writer.writerow(['img_path'] + list(classes) + ['pred_labels'])
-        for r in results:
-            writer.writerow([r.get('img_path', '')] +
-                            [f'{r["scores"][c]:.6f}' for c in classes] +
-                            [' '.join(r['pred_labels'])])
 
 
 def print_table(results, limit=50):
@@ -75,44 +90,137 @@ def print_table(results, limit=50):
         print(f'... {len(results) - limit} more (use --out FILE)')
 
 
+def _outputs(args):
+    """(this process's output file or None, merged file or None)."""
+    if args.world == 1:
+        return args.out, None
+    from mlic.apis.result_files import parts_names
+    fmt = '.' + args.format
+    return (parts_names(args.out, args.world, fmt)[args.rank],
+            osp.join(args.out, 'predictions' + fmt))
+
+
 def main(argv=None):
     args = parse_args(argv)
-    from mmengine.utils import ProgressBar
-
-    from mlic.apis import MultiLabelInferencer, expand_inputs
+    from mlic.apis import MultiLabelInferencer, expand_inputs, missing_inputs
+    from mlic.fileio import check_output_dir, check_output_path
     from mlic.utils import check_file_exists
+    missing = missing_inputs(args.inputs)
+    if missing:
+        print(f'error: {len(missing)} input(s) not found: {missing[:5]}'
+              f'{" ..." if len(missing) > 5 else ""}; nothing was run',
+              file=sys.stderr)
+        sys.exit(2)
     check_file_exists(args.checkpoint, 'checkpoint')
     check_file_exists(args.thr_file, 'threshold file given to --thr-file')
+    mine, merged = _outputs(args)
+    if args.world > 1:
+        check_output_dir(args.out, '--out')
+    elif mine:
+        check_output_path(mine, '--out')
+    device = args.device
+    if args.world > 1:
+        import datetime
+
+        import torch.distributed as dist
+        # CPU collectives only (a barrier at the end); a shard may take
+        # days on a big archive, hence the long timeout
+        dist.init_process_group('gloo', timeout=datetime.timedelta(days=7))
+    if device is None and args.world > 1:
+        import torch
+        if torch.cuda.is_available():
+            device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
     thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
-                                 device=args.device, thresholds=thresholds,
+                                 device=device, thresholds=thresholds,
                                  amp=args.amp, fold_bn=args.fold_bn)
     items = expand_inputs(args.inputs)  # folders walked once
+    results, skipped, writer = run(args, infer, items, mine)
     total = len(items)
-    bar = ProgressBar(total, file=sys.stderr)
-    results, skipped = [], []
-    for batch in infer.iter_batches(items, args.batch_size,
-                                    topk=args.topk, on_error='skip'):
-        results.extend(batch)
-        new = infer.skipped[len(skipped):]
-        for name, why in new:
-            print(f'\nskipped {name}: {why}', file=sys.stderr)
-        skipped = list(infer.skipped)
-        for _ in range(len(batch) + len(new)):
-            bar.update()
-    print(file=sys.stderr)
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        if args.out.endswith('.jsonl'):
-            write_jsonl(args.out, results)
-        else:
-            write_csv(args.out, results, infer.classes)
-        print(f'Predictions for {len(results)} images written to {args.out}')
+    if args.world > 1:
+        merged_count = finish_distributed(args, infer, items, merged)
+        if args.rank != 0:
+            return results
+        print(f'Predictions for {merged_count} of {total} images merged into '
+              f'{merged}')
+        return _exit(results, skipped, merged_count)
+    if writer is not None:
+        print(f'Predictions for {writer.count} images written to '
+              f'{writer.path}')
     else:
         print_table(results)
-    print(f'{len(results)} images predicted, {len(skipped)} skipped'
+    done = writer.count if writer is not None else len(results)
+    print(f'{done} images predicted, {len(skipped)} skipped'
           + (' (unreadable: see above)' if skipped else ''))
+    return _exit(results, skipped, done)
+
+
+def _exit(results, skipped, done):
+    if done == 0:
+        print('error: no image was predicted', file=sys.stderr)
+        sys.exit(1)
     return results
+
+
+def run(args, infer, items, out):
+    """Score ``items`` (this process's shard under torchrun), writing to
+    ``out`` as it goes. Returns (results kept in memory, skipped, writer)."""
+    from mmengine.utils import ProgressBar
+
+    from mlic.apis.result_files import ResultWriter, shard
+    if args.world > 1:
+        items = shard(items, args.rank, args.world)
+    writer = None
+    if out:
+        writer = ResultWriter(out, infer.classes, resume=args.resume)
+        if writer.done:
+            before = len(items)
+            items = [i for i in items if i not in writer.done]
+            print(f'--resume: {before - len(items)} images already in '
+                  f'{writer.partial}; {len(items)} to go', file=sys.stderr)
+    bar = ProgressBar(len(items), file=sys.stderr) if items else None
+    results, skipped = [], []
+    try:
+        for batch in infer.iter_batches(items, args.batch_size,
+                                        topk=args.topk, on_error='skip',
+                                        workers=args.workers):
+            if writer is not None:
+                writer.write(batch)
+            else:
+                results.extend(batch)
+            new = infer.skipped[len(skipped):]
+            for name, why in new:
+                print(f'\nskipped {name}: {why}', file=sys.stderr)
+            skipped = list(infer.skipped)
+            for _ in range(len(batch) + len(new)):
+                bar.update()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            print(f'\nstopped; {writer.count} predictions so far are in '
+                  f'{writer.partial} (--resume continues)', file=sys.stderr)
+        raise
+    print(file=sys.stderr)
+    if writer is not None:
+        writer.finish()
+    return results, skipped, writer
+
+
+def finish_distributed(args, infer, items, merged):
+    """Wait for every rank, then merge the parts on rank 0."""
+    import torch.distributed as dist
+
+    from mlic.apis.result_files import merge_parts, parts_names
+    try:
+        dist.barrier()
+        count = 0
+        if args.rank == 0:
+            parts = parts_names(args.out, args.world, '.' + args.format)
+            count = merge_parts(parts, items, merged, infer.classes)
+        dist.barrier()
+        return count
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':

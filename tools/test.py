@@ -12,8 +12,9 @@ import os.path as osp
 from mmengine.config import ConfigDict
 from mmengine.dist import get_rank
 
-from mlic.evaluation import (METRIC_NAMES, paper_table,
+from mlic.evaluation import (METRIC_NAMES, paper_table, read_threshold_file,
                              save_per_class, split_per_class)
+from mlic.fileio import check_output_dir, check_output_path
 from mlic.engine import build_runner, enable_eval_amp, finish_distributed
 from mlic.utils import check_file_exists, load_config, prepare_run
 from mlic.utils.cli import add_run_args, finish_run_args
@@ -25,7 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
     parser.add_argument('--work-dir', help='where the test log goes')
     parser.add_argument(
-        '--out', help='save per-image scores, labels and image ids (.pkl)')
+        '--out', help='save per-image scores, labels and image ids (.npz; '
+        'read by calibrate_thresholds.py, plot_results.py, label_stats.py)')
     parser.add_argument(
         '--per-class', action='store_true', help='print per-class AP')
     parser.add_argument(
@@ -49,12 +51,19 @@ def parse_args(argv=None):
     parser.add_argument(
         '--interpolated', action='store_true',
         help='interpolated VOC AP instead of the standard AP')
+    parser.add_argument(
+        '--remap-classes', action='store_true',
+        help='give the test dataset the class order stored in the checkpoint '
+        '(a CSV dataset whose own order differs); said in the log')
     add_run_args(parser)
     args = parser.parse_args(argv)
     if args.format_only and not args.out_dir:
         parser.error('--format-only needs --out-dir DIR')
     if args.out_dir and not args.format_only:
         parser.error('--out-dir is for --format-only')
+    if args.out and not args.out.endswith('.npz'):
+        parser.error(f'--out {args.out}: predictions are saved as .npz '
+                     '(arrays + JSON; a pickle could carry code)')
     return finish_run_args(args)
 
 
@@ -64,6 +73,27 @@ def _metric_cfgs(evaluator):
     if isinstance(evaluator, (dict, ConfigDict)):
         return [evaluator]
     return list(evaluator)
+
+
+def remap_classes(cfg, checkpoint):
+    """Set the test dataset's classes to the checkpoint's (by name)."""
+    from mlic.engine import read_checkpoint
+    meta = read_checkpoint(checkpoint).get('meta', {}) or {}
+    classes = (meta.get('dataset_meta') or {}).get('classes')
+    if classes is None:
+        raise ValueError(f'--remap-classes: {checkpoint} stores no class '
+                         'names (meta.dataset_meta.classes)')
+    dataset = cfg.test_dataloader.dataset
+    if dataset.get('type') not in ('CsvMultiLabel', 'mlic.CsvMultiLabel'):
+        raise ValueError(
+            f'--remap-classes: the test dataset ({dataset.get("type")}) '
+            'has a class order of its own; give it the checkpoint\'s '
+            'classes in its config instead')
+    dataset['classes'] = [str(c) for c in classes]
+    print(f'--remap-classes: the test dataset takes the checkpoint\'s class '
+          f'order ({len(classes)} classes: {list(classes)[:8]}'
+          f'{" ..." if len(classes) > 8 else ""})', flush=True)
+    return cfg
 
 
 def merge_args(cfg, args):
@@ -107,8 +137,17 @@ def main(argv=None):
     args = parse_args(argv)
     check_file_exists(args.checkpoint, 'checkpoint')
     check_file_exists(args.thr_file, 'threshold file given to --thr-file')
+    if args.thr_file:
+        read_threshold_file(args.thr_file)  # a bad file fails before work
+    # outputs are checked before any image is scored
+    if args.out:
+        check_output_path(args.out, '--out')
+    if args.out_dir:
+        check_output_dir(args.out_dir, '--out-dir')
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
+    if args.remap_classes:
+        remap_classes(cfg, args.checkpoint)
     prepare_run(cfg, args.launcher, mode='test')
     try:
         runner = build_runner(cfg)

@@ -1,5 +1,6 @@
-from .inferencer import (IMAGE_EXTENSIONS, MultiLabelInferencer,
-                         expand_inputs, list_images)
+from .inferencer import MultiLabelInferencer
+from .inputs import (IMAGE_EXTENSIONS, ImageInputError, expand_inputs,
+                     list_images, missing_inputs)
 
-__all__ = ['MultiLabelInferencer', 'IMAGE_EXTENSIONS', 'expand_inputs',
-           'list_images']
+__all__ = ['MultiLabelInferencer', 'IMAGE_EXTENSIONS', 'ImageInputError',
+           'expand_inputs', 'list_images', 'missing_inputs']

@@ -13,57 +13,56 @@ the same images.
     results = infer(['a.jpg', 'photos/'], batch_size=8)
     results[0]['pred_labels']   # ['circle', 'star'], highest score first
 
-Inputs: an image path, a folder (searched recursively for image files), a
-numpy array (H x W x 3, uint8, **BGR** channel order as ``cv2.imread``
-returns it; for an RGB array - PIL, matplotlib - pass ``img[..., ::-1]``), or
-a list of these.
+Inputs (:mod:`mlic.apis.inputs`): an image path, a folder (searched
+recursively for image files), a ``PIL.Image``, a numpy array (H x W x 3
+uint8, in the channel order given by ``channel_order``: ``'bgr'`` by
+default, as ``cv2.imread`` returns it; ``'rgb'`` for PIL / imageio /
+matplotlib arrays), or a list of these. Other arrays (float, uint16) are
+refused with the conversion to make.
+
+Unreadable files: ``on_error='raise'`` (the default of the Python API)
+stops at the first one with an error naming it; ``on_error='skip'`` (what
+``tools/infer.py`` uses) leaves it out and records ``(path, reason)`` in
+``self.skipped``. ``workers=N`` decodes images in N worker processes
+(a DataLoader over the inputs) while the model scores the previous batch.
 """
 import copy
-import os
-import os.path as osp
 from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp')
-
-
-def list_images(folder: str) -> List[str]:
-    """Image files under ``folder`` (recursive, sorted)."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(osp.join(root, name))
-    return found
+from .inputs import (IMAGE_EXTENSIONS, ImageInputError, check_channel_order,
+                     expand_inputs, list_images)
 
 
-def expand_inputs(inputs) -> list:
-    """A flat list of image paths and arrays (folders expanded)."""
-    if isinstance(inputs, (str, os.PathLike, np.ndarray)):
-        inputs = [inputs]
-    out = []
-    for item in inputs:
-        if isinstance(item, np.ndarray):
-            if item.ndim != 3 or item.shape[2] != 3:
-                raise ValueError(f'an image array must be H x W x 3 (BGR); '
-                                 f'got shape {item.shape}')
-            out.append(item)
-            continue
-        item = os.fspath(item)
-        if osp.isdir(item):
-            images = list_images(item)
-            if not images:
-                kinds = ', '.join(IMAGE_EXTENSIONS)
-                raise FileNotFoundError(f'no image files ({kinds}) under '
-                                        f'{item}')
-            out.extend(images)
-        else:
-            out.append(item)  # a missing file is reported when loaded
-    return out
+class _Prepared(Dataset):
+    """The inputs through the test pipeline, one item at a time; a failure
+    comes back as the exception (to skip or raise in the main process)."""
+
+    def __init__(self, items, pipelines):
+        self.items, self.pipelines = items, pipelines
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        item = self.items[index]
+        try:
+            if isinstance(item, np.ndarray):
+                h, w = item.shape[:2]
+                results = dict(img=item, img_shape=(h, w), ori_shape=(h, w),
+                               sample_idx=index)
+                return index, self.pipelines['array'](results), None
+            results = dict(img_path=item, sample_idx=index)
+            return index, self.pipelines['path'](results), None
+        except Exception as err:  # unreadable, missing, ...
+            return index, None, err
+
+
+def _as_list(batch):
+    return batch
 
 
 class MultiLabelInferencer:
@@ -95,13 +94,17 @@ class MultiLabelInferencer:
             config's ``test_cfg`` (True for ``MLICTestLoop``). The copy is
             made once: after changing ``self.model``'s weights, call
             :meth:`refold`.
+        channel_order (str): the channel order of numpy array inputs,
+            ``'bgr'`` (default; ``cv2.imread``) or ``'rgb'`` (PIL, imageio,
+            matplotlib). Paths and PIL images need none.
     """
 
     def __init__(self, model, pretrained: Optional[str] = None,
                  device: Optional[str] = None, thresholds=None,
                  classes: Optional[Sequence[str]] = None,
                  amp: Optional[bool] = None,
-                 fold_bn: Optional[bool] = None):
+                 fold_bn: Optional[bool] = None,
+                 channel_order: str = 'bgr'):
         from mmengine.config import Config
         from mmengine.logging import print_log
 
@@ -151,12 +154,22 @@ class MultiLabelInferencer:
         if thresholds is None:
             thresholds = self._config_threshold()
         self.set_thresholds(thresholds)
+        self.channel_order = check_channel_order(channel_order)
         self.skipped = []
 
     # -- set-up ----------------------------------------------------------
     def _classes(self, classes, meta):
+        trained = (meta.get('dataset_meta') or {}).get('classes', None)
+        if classes is not None and trained is not None and \
+                [str(c) for c in classes] != [str(c) for c in trained]:
+            from mlic.datasets.class_order import class_order_mismatch
+            raise ValueError(
+                'MultiLabelInferencer: the classes given '
+                f'{class_order_mismatch(trained, classes)}; the scores '
+                "would be labelled with other classes' names. Leave "
+                'classes=None: the checkpoint names its own classes.')
         if classes is None:
-            classes = (meta.get('dataset_meta') or {}).get('classes', None)
+            classes = trained
         if classes is None:
             dataset = self.cfg.get('test_dataloader', {}).get('dataset', {})
             classes = (dataset.get('metainfo') or {}).get(
@@ -228,13 +241,10 @@ class MultiLabelInferencer:
 
     # -- running ---------------------------------------------------------
     def _prepare(self, item, index):
-        if isinstance(item, np.ndarray):
-            h, w = item.shape[:2]
-            results = dict(img=np.ascontiguousarray(item), img_shape=(h, w),
-                           ori_shape=(h, w), sample_idx=index)
-            return self._pipelines['array'](results)
-        results = dict(img_path=item, sample_idx=index)
-        return self._pipelines['path'](results)
+        index, prepared, err = _Prepared([item], self._pipelines)[0]
+        if err is not None:
+            raise err
+        return prepared
 
     def _result(self, item, scores, topk):
         order = np.argsort(-scores, kind='stable')
@@ -252,13 +262,19 @@ class MultiLabelInferencer:
 
     def iter_batches(self, inputs, batch_size: int = 1,
                      topk: Optional[int] = None,
-                     on_error: str = 'raise') -> Iterator[List[dict]]:
-        """Yield the results batch by batch (for progress reporting).
+                     on_error: str = 'raise',
+                     workers: int = 0) -> Iterator[List[dict]]:
+        """Yield the results batch by batch, in input order.
 
         ``on_error='skip'``: an image that cannot be read is left out and
-        recorded in ``self.skipped`` as ``(path, message)``.
+        recorded in ``self.skipped`` as ``(path, message)``. ``workers``:
+        processes that read and transform images (0: this process); they
+        end with this process, however it ends.
         """
         from mmengine.dataset import pseudo_collate
+
+        from mlic.evaluation import check_finite_scores
+        from mlic.utils.child_processes import EndWithParent
         if batch_size < 1:
             raise ValueError(f'batch_size={batch_size} must be >= 1')
         if topk is not None and not 1 <= topk <= self.num_classes:
@@ -266,20 +282,29 @@ class MultiLabelInferencer:
                              f'{self.num_classes}]')
         if on_error not in ('raise', 'skip'):
             raise ValueError(f"on_error={on_error!r}: 'raise' or 'skip'")
-        items = expand_inputs(inputs)
+        if workers < 0:
+            raise ValueError(f'workers={workers} must be >= 0')
+        items = expand_inputs(inputs, self.channel_order)
         self.skipped = []
-        for start in range(0, len(items), batch_size):
+        loader = DataLoader(
+            _Prepared(items, self._pipelines), batch_size=batch_size,
+            shuffle=False, num_workers=workers, collate_fn=_as_list,
+            worker_init_fn=EndWithParent() if workers else None,
+            prefetch_factor=2 if workers else None)
+        for batch in loader:
             chunk, data = [], []
-            for k, item in enumerate(items[start:start + batch_size]):
-                try:
-                    data.append(self._prepare(item, start + k))
-                    chunk.append(item)
-                except Exception as err:  # unreadable, missing, ...
+            for index, prepared, err in batch:
+                item = items[index]
+                if err is not None:
                     if on_error == 'raise':
-                        raise
-                    self.skipped.append((str(item) if not isinstance(
-                        item, np.ndarray) else f'array #{start + k}',
+                        raise err
+                    self.skipped.append((
+                        str(item) if not isinstance(item, np.ndarray)
+                        else f'array #{index}',
                         f'{type(err).__name__}: {err}'))
+                    continue
+                data.append(prepared)
+                chunk.append(item)
             if not data:
                 yield []
                 continue
@@ -287,7 +312,11 @@ class MultiLabelInferencer:
             model = self._model_for(batch)
             with torch.no_grad(), self._precision():
                 samples = model.test_step(batch)
-            scores = [s.pred_score.float().cpu().numpy() for s in samples]
+            scores = np.stack([s.pred_score.float().cpu().numpy()
+                               for s in samples])
+            check_finite_scores(scores, [
+                str(i) if not isinstance(i, np.ndarray) else 'an array'
+                for i in chunk])
             yield [self._result(item, s, topk)
                    for item, s in zip(chunk, scores)]
 
@@ -307,7 +336,8 @@ class MultiLabelInferencer:
             raise TypeError(f'{type(head).__name__} has no attention maps '
                             '(a label-query head such as QueryDecoderHead '
                             'has)')
-        prepared = self._prepare(expand_inputs(item)[0], 0)
+        prepared = self._prepare(expand_inputs(item, self.channel_order)[0],
+                                 0)
         packed = prepared['inputs'].clone()
         data = self.model.data_preprocessor(pseudo_collate([prepared]),
                                             False)
@@ -325,15 +355,16 @@ class MultiLabelInferencer:
 
     def __call__(self, inputs, batch_size: int = 1,
                  topk: Optional[int] = None,
-                 on_error: str = 'raise') -> List[dict]:
+                 on_error: str = 'raise', workers: int = 0) -> List[dict]:
         """One dict per image: ``img_path`` (for path inputs), ``scores``
         (every class -> probability), ``pred_labels`` / ``pred_scores``
         (above threshold, or the ``topk`` best; highest first)."""
         results = []
-        for batch in self.iter_batches(inputs, batch_size, topk, on_error):
+        for batch in self.iter_batches(inputs, batch_size, topk, on_error,
+                                       workers):
             results.extend(batch)
         return results
 
 
 __all__ = ['MultiLabelInferencer', 'list_images', 'expand_inputs',
-           'IMAGE_EXTENSIONS']
+           'IMAGE_EXTENSIONS', 'ImageInputError']

@@ -14,14 +14,18 @@ ignored column lists labels that the metric and the loss skip (like VOC's
 difficult objects); a label both positive and ignored stays positive.
 """
 import csv
+import io
 import os.path as osp
+from array import array
 from typing import List, Optional, Sequence, Union
 
+import numpy as np
 from mmengine.logging import print_log
 from mmpretrain.datasets import MultiLabelDataset
 
 from mlic.registry import DATASETS
 from .errors import DatasetError
+from .label_index import LabelIndexBuilder
 
 IGNORED_KEY = 'gt_label_ignore'
 
@@ -34,8 +38,13 @@ def read_class_names(classes, where: str) -> Optional[tuple]:
         if not osp.isfile(classes):
             raise FileNotFoundError(f'classes file not found: {classes} '
                                     f'(the classes of {where})')
-        with open(classes, encoding='utf-8') as f:
-            names = [line.strip() for line in f if line.strip()]
+        try:  # utf-8-sig: a byte-order mark is not part of the first name
+            with open(classes, encoding='utf-8-sig') as f:
+                names = [line.strip() for line in f if line.strip()]
+        except UnicodeDecodeError as err:
+            raise DatasetError(f'classes file {classes} is not UTF-8 text '
+                               f'({err.reason} at byte {err.start}); save '
+                               'it as UTF-8') from None
         source = classes
     else:
         names, source = [str(c) for c in classes], 'the classes list'
@@ -75,6 +84,11 @@ class CsvMultiLabel(MultiLabelDataset):
     file), ``gt_label`` (sorted class indices) and ``gt_label_ignore``
     (sorted class indices; pack it with ``PackInputs(algorithm_keys=
     ('gt_label_ignore',))``).
+
+    The rows are kept in a compact index (:mod:`mlic.datasets.label_index`:
+    flat arrays, about 30 bytes an image plus its path, shared by forked
+    loader workers) and each item's dict is built when it is read; a file
+    of a million rows is indexed in seconds.
     """
 
     def __init__(self,
@@ -106,103 +120,164 @@ class CsvMultiLabel(MultiLabelDataset):
             metainfo=metainfo, **kwargs)
 
     # -- reading -------------------------------------------------------
-    def _rows(self):
-        path = self.ann_file
+    def _text(self, path):
         if not osp.isfile(path):
             raise FileNotFoundError(f'annotation file not found: {path}')
-        with open(path, newline='', encoding='utf-8-sig') as f:
-            reader = csv.reader(f, delimiter=self.delimiter)
-            header = next(reader, None)
-            if header is None or not any(h.strip() for h in header):
-                raise DatasetError(f'{path} is empty: expected a header row '
-                                   f'({self.img_col}{self.delimiter}'
-                                   f'{self.label_col}) and one row per image')
-            header = [h.strip() for h in header]
-            for col in (self.img_col, self.label_col):
-                if col not in header:
-                    raise DatasetError(
-                        f'{path}:1: no column {col!r} in the header {header} '
-                        '(set img_col / label_col, or delimiter=\'\\t\' for '
-                        'a TSV file)')
-            rows = []
-            for line_no, row in enumerate(reader, start=2):
-                if not row or not any(field.strip() for field in row):
-                    continue  # blank line
-                if len(row) != len(header):
-                    raise DatasetError(
-                        f'{path}:{line_no}: {len(row)} fields, the header has '
-                        f'{len(header)} ({header}): {row!r:.120}')
-                rows.append((line_no, dict(zip(header, row))))
-        if not rows:
-            raise DatasetError(f'{path} has a header but no image rows')
-        return header, rows
+        with open(path, 'rb') as f:
+            data = f.read()
+        try:
+            return data.decode('utf-8-sig')
+        except UnicodeDecodeError as err:
+            line = data[:err.start].count(b'\n') + 1
+            raise DatasetError(
+                f'{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}'
+                f' at offset {err.start}). Save the file as UTF-8 (e.g. '
+                'iconv -f cp1252 -t utf-8 in.csv > out.csv, or "CSV UTF-8" '
+                'in a spreadsheet program)') from None
 
     def _names(self, field):
         return [n.strip() for n in field.split(self.label_sep) if n.strip()]
 
     def load_data_list(self) -> List[dict]:
+        """The rows as dicts (mmengine's interface; the dataset itself keeps
+        the compact :attr:`index` and builds an item's dict on access)."""
+        index = self._build_index()
+        return [self._item(index, i) for i in range(len(index))]
+
+    def full_init(self):
+        """Read the file into the compact index (once)."""
+        if self._fully_initialized:
+            return
+        self.index = self._build_index()
+        if self._indices is not None:
+            self.index = self.index.subset(self._indices)
+        self._fully_initialized = True
+
+    def __len__(self) -> int:
+        self.full_init()
+        return len(self.index)
+
+    def get_data_info(self, idx: int) -> dict:
+        self.full_init()
+        if idx < 0:
+            idx += len(self.index)
+        info = self._item(self.index, int(idx))
+        info['sample_idx'] = int(idx)
+        return info
+
+    def _item(self, index, i):
+        image = index.path(i)
+        img_path = image if osp.isabs(image) else osp.join(self.img_prefix,
+                                                            image)
+        return {'img_path': img_path, 'img_id': image,
+                'gt_label': index.labels_of(i).tolist(),
+                IGNORED_KEY: index.ignored_of(i).tolist()}
+
+    def _build_index(self):
         path = self.ann_file
-        header, rows = self._rows()
-        use_ignored = self.ignored_col is not None and \
-            self.ignored_col in header
-        classes = self._metainfo.get('classes', None) \
+        reader = csv.reader(io.StringIO(self._text(path)),
+                            delimiter=self.delimiter)
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise DatasetError(f'{path} is empty: expected a header row '
+                               f'({self.img_col}{self.delimiter}'
+                               f'{self.label_col}) and one row per image')
+        header = [h.strip() for h in header]
+        for col in (self.img_col, self.label_col):
+            if col not in header:
+                raise DatasetError(
+                    f'{path}:1: no column {col!r} in the header {header} '
+                    '(set img_col / label_col, or delimiter=\'\\t\' for '
+                    'a TSV file)')
+        img_at, label_at = header.index(self.img_col), \
+            header.index(self.label_col)
+        ignored_at = header.index(self.ignored_col) if (
+            self.ignored_col is not None and self.ignored_col in header) \
+            else None
+        given = self._metainfo.get('classes', None) \
             if self._class_arg is not None else None
-        if classes is None:
-            found = set()
-            for _, row in rows:
-                found.update(self._names(row[self.label_col]))
-                if use_ignored:
-                    found.update(self._names(row[self.ignored_col]))
-            if not found:
+        # names -> indices: the given order, or provisional indices in the
+        # order names are met (sorted at the end)
+        lookup = {n: k for k, n in enumerate(given)} if given is not None \
+            else {}
+        sep = self.label_sep
+        width = len(header)
+        builder = LabelIndexBuilder()
+        lines = array('q')
+
+        def indices(field, line_no, col):
+            out = []
+            for name in field.split(sep):
+                name = name.strip()
+                if not name:
+                    continue
+                k = lookup.get(name)
+                if k is None:
+                    if given is not None:
+                        raise DatasetError(
+                            f'{path}:{line_no}: unknown class {name!r} in '
+                            f'column {col!r} (known: {list(given)[:10]}'
+                            f'{" ..." if len(given) > 10 else ""})')
+                    k = lookup[name] = len(lookup)
+                out.append(k)
+            return out
+
+        for row in reader:
+            line_no = reader.line_num
+            if len(row) != width:
+                if not row or not any(field.strip() for field in row):
+                    continue  # blank line
+                raise DatasetError(
+                    f'{path}:{line_no}: {len(row)} fields, the header has '
+                    f'{width} ({header}): {row!r:.120}')
+            image = row[img_at].strip()
+            if not image:
+                raise DatasetError(f'{path}:{line_no}: empty '
+                                   f'{self.img_col!r} field')
+            labels = indices(row[label_at], line_no, self.label_col)
+            ignored = indices(row[ignored_at], line_no, self.ignored_col) \
+                if ignored_at is not None else ()
+            builder.add(image, labels, ignored)
+            lines.append(line_no)
+        if not len(builder):
+            raise DatasetError(f'{path} has a header but no image rows')
+        remap = None
+        if given is None:
+            if not lookup:
                 raise DatasetError(f'{path}: no row names a label; give '
                                    'classes=[...] or a classes file')
-            classes = tuple(sorted(found))
+            classes = tuple(sorted(lookup))
+            position = {n: k for k, n in enumerate(classes)}
+            remap = np.empty(len(lookup), dtype=np.int32)
+            for name, k in lookup.items():
+                remap[k] = position[name]
             print_log(f'CsvMultiLabel: {len(classes)} classes from {path} '
                       f'(sorted names; pass classes=... to fix the order): '
                       f'{list(classes)[:20]}'
                       f'{" ..." if len(classes) > 20 else ""}',
                       logger='current')
             self._metainfo['classes'] = classes
-        index = {name: i for i, name in enumerate(classes)}
-
-        def to_index(names, line_no, col):
-            out = set()
-            for name in names:
-                if name not in index:
-                    raise DatasetError(
-                        f'{path}:{line_no}: unknown class {name!r} in column '
-                        f'{col!r} (known: {list(classes)[:10]}'
-                        f'{" ..." if len(classes) > 10 else ""})')
-                out.add(index[name])
-            return sorted(out)
-
-        seen, data_list = {}, []
-        for line_no, row in rows:
-            image = row[self.img_col].strip()
-            if not image:
-                raise DatasetError(f'{path}:{line_no}: empty {self.img_col!r} '
-                                   'field')
-            if image in seen:
-                raise DatasetError(
-                    f'{path}:{line_no}: image {image!r} is listed again (first '
-                    f'on line {seen[image]}); give each image one row with '
-                    'all its labels')
-            seen[image] = line_no
-            labels = to_index(self._names(row[self.label_col]), line_no,
-                              self.label_col)
-            ignored = to_index(self._names(row[self.ignored_col]), line_no,
-                               self.ignored_col) if use_ignored else []
-            img_path = image if osp.isabs(image) else osp.join(
-                self.img_prefix, image)
-            data_list.append({'img_path': img_path, 'img_id': image,
-                              'gt_label': labels, IGNORED_KEY: ignored})
+        index = builder.build(remap)
+        for first, again in index.duplicates()[:1]:
+            raise DatasetError(
+                f'{path}:{lines[again]}: image {index.path(again)!r} is '
+                f'listed again (first on line {lines[first]}); give each '
+                'image one row with all its labels')
         if self.check_files:
-            missing = [(seen[d['img_id']], d['img_path']) for d in data_list
-                       if not osp.isfile(d['img_path'])]
-            if missing:
-                shown = ', '.join(f'line {n}: {p}' for n, p in missing[:5])
-                raise FileNotFoundError(
-                    f'{path}: {len(missing)} image(s) not found ({shown}'
-                    f'{" ..." if len(missing) > 5 else ""}); check data_root '
-                    '/ data_prefix, or set check_files=False')
-        return data_list
+            self._check_files(index, lines)
+        return index
+
+    def _check_files(self, index, lines):
+        missing = []
+        for i in range(len(index)):
+            image = index.path(i)
+            full = image if osp.isabs(image) else osp.join(self.img_prefix,
+                                                            image)
+            if not osp.isfile(full):
+                missing.append((lines[i], full))
+        if missing:
+            shown = ', '.join(f'line {n}: {p}' for n, p in missing[:5])
+            raise FileNotFoundError(
+                f'{self.ann_file}: {len(missing)} image(s) not found ({shown}'
+                f'{" ..." if len(missing) > 5 else ""}); check data_root '
+                '/ data_prefix, or set check_files=False')

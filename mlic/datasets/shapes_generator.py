@@ -248,17 +248,68 @@ def generate_split(out_dir, split, num_images, seed=0, size=128,
                                  version=GENERATOR_VERSION, seed=seed)), f)
 
 
+def _cache_error(parent: str, err: OSError) -> OSError:
+    env = os.environ.get('MLIC_DATA_CACHE')
+    source = (f'$MLIC_DATA_CACHE={env}' if env and
+              osp.abspath(parent).startswith(osp.abspath(env))
+              else f'the cache {parent}')
+    return OSError(
+        err.errno, f'cannot write the built-in dataset into {source} '
+        f'({err.strerror}: {err.filename or parent}). Point MLIC_DATA_CACHE '
+        'at a writable folder (export MLIC_DATA_CACHE=/path/to/cache), or '
+        'generate it once where it can be written: python '
+        'tools/misc/generate_shapes.py')
+
+
+_TMP_PREFIX = '.shapes_tmp_'
+
+
+def remove_orphaned_generations(parent: str) -> list:
+    """Delete the half-written dataset folders (``.shapes_tmp_<pid>_*``)
+    of generator processes that are gone (killed mid-generation)."""
+    from mlic.fileio import pid_alive
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(_TMP_PREFIX):
+            continue
+        pid = name[len(_TMP_PREFIX):].split('_', 1)[0]
+        if pid.isdigit() and pid_alive(int(pid)):
+            continue
+        shutil.rmtree(osp.join(parent, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
 def ensure_shapes(cache_dir=None, seed=0, image_size=128, num_images=None,
                   workers=None) -> str:
-    """Generate the dataset once (atomically); return its folder."""
+    """Generate the dataset once (atomically); return its folder.
+
+    The folder is readable by everyone the umask allows (a team's shared
+    cache), and a generation killed half-way leaves nothing behind that
+    the next one does not clean up.
+    """
     counts = dict(DEFAULT_SPLITS, **(num_images or {}))
     root = shapes_root(cache_dir, seed, image_size, num_images)
     if osp.isfile(osp.join(root, 'DONE')):
         return root
     parent = osp.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.shapes_tmp_', dir=parent)
     try:
+        if osp.exists(parent) and not osp.isdir(parent):
+            raise FileExistsError(17, 'it is a file, not a folder', parent)
+        os.makedirs(parent, exist_ok=True)
+        remove_orphaned_generations(parent)
+        tmp = tempfile.mkdtemp(prefix=f'{_TMP_PREFIX}{os.getpid()}_',
+                               dir=parent)
+    except OSError as err:
+        raise _cache_error(parent, err) from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700
         for split, n in counts.items():
             generate_split(tmp, split, n, seed, image_size, workers)
         with open(osp.join(tmp, 'DONE'), 'w') as f:
@@ -269,6 +320,8 @@ def ensure_shapes(cache_dir=None, seed=0, image_size=128, num_images=None,
         except OSError:
             if not osp.isfile(osp.join(root, 'DONE')):
                 raise
+    except OSError as err:
+        raise _cache_error(parent, err) from None
     finally:
         if osp.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

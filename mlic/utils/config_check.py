@@ -64,6 +64,58 @@ def check_num_classes(cfg):
         'data_preprocessor.num_classes=N.')
 
 
+def _pipelines(cfg):
+    """(config key, pipeline) of every dataloader's dataset (and the
+    datasets a wrapper concatenates)."""
+    out = []
+
+    def visit(key, dataset):
+        if not isinstance(dataset, dict):
+            return
+        if dataset.get('pipeline') is not None:
+            out.append((f'{key}.pipeline', dataset['pipeline']))
+        for k, sub in enumerate(dataset.get('datasets', None) or []):
+            visit(f'{key}.datasets[{k}]', sub)
+        if isinstance(dataset.get('dataset'), dict):
+            visit(f'{key}.dataset', dataset['dataset'])
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if isinstance(cfg.get(loader, None), dict):
+            visit(f'{loader}.dataset', cfg[loader].get('dataset'))
+    return out
+
+
+def check_sizes_and_schedule(cfg):
+    """Values no run can use, named by their config key before anything is
+    built: a non-positive resize ``scale`` / ``size`` in a pipeline (OpenCV
+    would fail mid-run with an assertion), and ``train_cfg.max_epochs`` or
+    ``max_iters`` below 1 (the scheduler would fail with a division)."""
+    where = f' ({cfg.filename})' if cfg.filename else ''
+    for key, pipeline in _pipelines(cfg):
+        for k, step in enumerate(pipeline or []):
+            if not isinstance(step, dict):
+                continue
+            for arg in ('scale', 'size', 'crop_size'):
+                value = step.get(arg)
+                if value is None:
+                    continue
+                values = value if isinstance(value, (list, tuple)) else \
+                    [value]
+                if any(isinstance(v, (int, float)) and v <= 0
+                       for v in values):
+                    raise ConfigKeyError(
+                        f'{key}[{k}] ({step.get("type")}): {arg}={value!r}; '
+                        f'image sizes must be positive pixels{where}')
+    train_cfg = cfg.get('train_cfg', None) or {}
+    for arg in ('max_epochs', 'max_iters'):
+        value = train_cfg.get(arg, None)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigKeyError(
+                f'train_cfg.{arg}={value!r}: train for at least 1 '
+                f'({arg[4:]}){where}; to evaluate a checkpoint without '
+                'training use tools/test.py')
+
+
 def pipeline_resize(pipeline):
     """(H, W) the first ``Resize`` of a pipeline config resizes to, or None.
 

@@ -114,10 +114,12 @@ def prepare_run(cfg, launcher='none', mode='train'):
     register_all_modules()
     from mlic.engine import allow_mmengine_checkpoints, init_cpu_distributed
     from mlic.models.pretrained import check_input_normalisation
-    from .config_check import check_config_keys, check_num_classes
+    from .config_check import (check_config_keys, check_num_classes,
+                               check_sizes_and_schedule)
     allow_mmengine_checkpoints()
     check_config_keys(cfg)
     check_num_classes(cfg)
+    check_sizes_and_schedule(cfg)
     check_input_normalisation(cfg)
     if mode == 'test':
         strip_training(cfg)

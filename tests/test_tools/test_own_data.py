@@ -5,7 +5,6 @@ import csv
 import json
 import os
 import os.path as osp
-import pickle
 
 import cv2
 import numpy as np
@@ -14,7 +13,8 @@ import torch
 import torchvision
 
 from conftest import REPO, as_cli, load_tool, run_tool
-from mlic.evaluation import calibrate_thresholds, multilabel_metrics
+from mlic.evaluation import (calibrate_thresholds, load_predictions,
+                             multilabel_metrics, save_predictions)
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -73,12 +73,11 @@ def trained(tmp_path_factory):
 
 
 def _test_out(trained, tmp_path, *extra):
-    out = str(tmp_path / 'preds.pkl')
+    out = str(tmp_path / 'preds.npz')
     metrics = load_tool('test').main(
         [CONFIG, trained['ckpt'], '--work-dir', str(tmp_path), '--out', out]
         + list(extra) + ['--cfg-options'] + as_cli(trained['opts']))
-    with open(out, 'rb') as f:
-        return metrics, pickle.load(f)
+    return metrics, load_predictions(out)
 
 
 def _inferencer(trained, **kwargs):
@@ -151,13 +150,12 @@ def test_test_tool_and_inferencer_score_a_folded_copy(trained, tmp_path,
     runs = {}
     for name, extra in (('folded', []), ('plain', ['test_cfg.fold_bn=False'])):
         (tmp_path / name).mkdir()
-        out = str(tmp_path / name / 'preds.pkl')
+        out = str(tmp_path / name / 'preds.npz')
         load_tool('test').main(
             [CONFIG, trained['ckpt'], '--work-dir', str(tmp_path / name),
              '--out', out, '--cfg-options'] + as_cli(trained['opts'])
             + extra)
-        with open(out, 'rb') as f:
-            runs[name] = pickle.load(f)
+        runs[name] = load_predictions(out)
         if name == 'folded':  # one fold for the whole pass (2 batches)
             assert len(reports) == 1 and reports[0].used
             assert len(reports[0].folded) == 20  # ResNet-18's BatchNorms
@@ -180,10 +178,15 @@ def test_test_tool_and_inferencer_score_a_folded_copy(trained, tmp_path,
     assert plain._scoring_model is None and len(reports) == 2
 
 
-def test_amp_evaluation_equals_amp_inference(trained, tmp_path):
+def test_amp_evaluation_equals_amp_inference(trained, tmp_path,
+                                             monkeypatch):
     """tools/test.py --amp and MultiLabelInferencer(amp=True) run the same
-    autocast (bf16 on this CPU): the same scores, which differ from the
-    float32 ones by bf16 rounding only."""
+    autocast (bf16 on a CPU): the same scores, which differ from the
+    float32 ones by bf16 rounding only. The CPU is declared bf16-capable so
+    that the check runs on any CPU (bf16 autocast is only slower without
+    AVX512-BF16/AMX, not different)."""
+    from mlic.engine import cpu
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: True)
     runs = {}
     for name, extra in (('fp32', ()), ('amp', ('--amp', ))):
         (tmp_path / name).mkdir()
@@ -273,11 +276,9 @@ def test_calibration_finds_the_known_thresholds(tmp_path):
     assert found['no_positives'] == [2]
     np.testing.assert_allclose(found['f1'][[0, 1, 3]], [6 / 7, 2 / 3, 2 / 3])
     # through the tool, on a test.py --out file
-    preds = tmp_path / 'val.pkl'
-    with open(preds, 'wb') as f:
-        pickle.dump(dict(scores=scores.astype(np.float32), targets=targets,
-                         classes=['a', 'b', 'c', 'd'], img_ids=list(range(5)),
-                         img_paths=[None] * 5), f)
+    preds = tmp_path / 'val.npz'
+    save_predictions(str(preds), scores, targets, ['a', 'b', 'c', 'd'],
+                     img_ids=list(range(5)))
     out = tmp_path / 'thr.json'
     tool = load_tool('analysis_tools/calibrate_thresholds')
     result = tool.main([str(preds), '--out', str(out)])

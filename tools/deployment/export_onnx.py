@@ -27,12 +27,47 @@ def test_size(cfg):
     return size
 
 
+# The opsets this graph exports at and runs in onnxruntime (the
+# TorchScript exporter of torch 2.x; LayerNorm and SDPA decompose below 17).
+MIN_OPSET, MAX_OPSET = 14, 20
+
+
+def set_test_size(cfg, shape):
+    """The test pipeline's Resize set to ``shape`` (H, W), so that image
+    checks feed the graph's own size."""
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step.get('type') in ('Resize', 'mmpretrain.Resize'):
+            step['scale'] = (int(shape[1]), int(shape[0]))
+            return cfg
+    raise ValueError('no Resize in the test pipeline: --verify IMAGE needs '
+                     'one to bring images to --shape')
+
+
+def check_shape(model, shape):
+    """A forward at ``shape`` (H, W) in PyTorch first: a size the model
+    cannot take is named here, not in a graph dump of the exporter."""
+    if any(int(v) < 1 for v in shape):
+        raise ValueError(f'--shape {shape[0]} {shape[1]}: both sides must be '
+                         '>= 1 pixel (the network input, H W)')
+    with torch.no_grad():
+        try:
+            model(torch.zeros(1, 3, int(shape[0]), int(shape[1])))
+        except Exception as err:  # the model's own message follows
+            raise ValueError(
+                f'--shape {shape[0]} {shape[1]}: the model cannot take this '
+                f'input size ({type(err).__name__}: '
+                f'{str(err).splitlines()[0][:200]}); use a size its '
+                'backbone and encoder accept, e.g. the test pipeline\'s '
+                '(omit --shape)') from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--out', required=True, help='the .onnx file')
-    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--opset', type=int, default=17,
+                        help=f'ONNX opset, {MIN_OPSET}-{MAX_OPSET}')
     parser.add_argument('--dynamic-batch', action='store_true')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
     parser.add_argument('--verify', nargs='*', metavar='IMAGE',
@@ -40,18 +75,32 @@ def parse_args(argv=None):
                         'inputs and these images)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries (k=v)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        parser.error(f'--opset {args.opset}: this model exports at opsets '
+                     f'{MIN_OPSET}-{MAX_OPSET}')
+    if args.shape and min(args.shape) < 1:
+        parser.error(f'--shape {args.shape[0]} {args.shape[1]}: both sides '
+                     'must be >= 1 pixel')
+    if not args.out.endswith('.onnx'):
+        parser.error(f'--out {args.out}: name the model *.onnx')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mlic.apis import MultiLabelInferencer
     from mlic.deployment import export_onnx, scores_model
+    from mlic.fileio import check_output_path
     from mlic.utils import load_config
+    check_output_path(args.out, '--out')
     cfg = load_config(args.config, args.cfg_options)
+    shape = tuple(args.shape) if args.shape else test_size(cfg)
+    if args.shape and args.verify:
+        set_test_size(cfg, shape)
     infer = MultiLabelInferencer(cfg, args.checkpoint, device='cpu')
     model = scores_model(infer.model)
-    shape = tuple(args.shape) if args.shape else test_size(cfg)
+    check_shape(model, shape)
     export_onnx(model, args.out, shape, args.opset, args.dynamic_batch)
     print(f'exported {args.out}: images N x 3 x {shape[0]} x {shape[1]} '
           f'(RGB, 0-255) -> scores N x {infer.num_classes}'

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
-from PIL import Image
+from PIL import Image, ImageOps
 
+from mlic.fileio import MAX_IMAGE_BYTES, read_regular_file
 from mlic.registry import TRANSFORMS
 
 
@@ -30,9 +31,12 @@ def decode_image(data: bytes, path: str, to_rgb: bool = False) -> np.ndarray:
     if not data:
         raise BadImageError(f'image file is empty: {path}')
     if data[:2] == b'\xff\xd8' and not _complete_jpeg(data):
+        # Also a JPEG followed by other data (a motion photo's video):
+        # Pillow stops at the end marker. The EXIF rotation is applied as
+        # OpenCV applies it to every other JPEG.
         try:
             with Image.open(io.BytesIO(data)) as im:
-                img = np.asarray(im.convert('RGB'))
+                img = np.asarray(ImageOps.exif_transpose(im).convert('RGB'))
         except OSError as e:
             raise BadImageError(
                 f'image file is truncated or corrupt: {path} ({e})') from None
@@ -59,13 +63,17 @@ class LoadImageChecked(BaseTransform):
             file; ``'skip'`` logs the file with a running count and returns
             None, which makes a training dataset draw another sample. Test
             datasets never skip (every test image must be scored).
+        max_bytes (int): the largest file read (default 512 MiB); only
+            regular files are read (a FIFO or a device named like an image
+            is an error naming it, never a hang).
     """
 
     def __init__(self,
                  to_float32: bool = False,
                  color_type: str = 'color',
                  channel_order: str = 'bgr',
-                 on_bad_image: str = 'error'):
+                 on_bad_image: str = 'error',
+                 max_bytes: int = MAX_IMAGE_BYTES):
         if on_bad_image not in ('error', 'skip'):
             raise ValueError(f"LoadImageChecked: on_bad_image={on_bad_image!r}"
                              " must be 'error' or 'skip'")
@@ -78,17 +86,16 @@ class LoadImageChecked(BaseTransform):
         self.to_float32 = to_float32
         self.channel_order = channel_order
         self.on_bad_image = on_bad_image
+        self.max_bytes = int(max_bytes)
         self.num_skipped = 0
 
     def transform(self, results: dict):
         path = results['img_path']
         try:
             try:
-                with open(path, 'rb') as f:
-                    data = f.read()
+                data = read_regular_file(path, self.max_bytes, 'image file')
             except OSError as e:
-                raise BadImageError(
-                    f'cannot read image file {path}: {e.strerror}') from None
+                raise BadImageError(str(e.strerror)) from None
             img = decode_image(data, path, self.channel_order == 'rgb')
         except BadImageError as e:
             if self.on_bad_image == 'error':
