@@ -61,3 +61,20 @@ class RisingMetric(BaseMetric):
     def compute_metrics(self, results):
         RisingMetric.calls += 1
         return {'mAP': float(RisingMetric.calls)}
+
+
+from mmcv.transforms import BaseTransform  # noqa: E402
+
+from mlic.registry import TRANSFORMS  # noqa: E402
+
+
+@TRANSFORMS.register_module()
+class Sleep(BaseTransform):
+    """Wait ``seconds`` per image (gives a test time to kill a tool)."""
+
+    def __init__(self, seconds=0.2):
+        self.seconds = seconds
+
+    def transform(self, results):
+        time.sleep(self.seconds)
+        return results

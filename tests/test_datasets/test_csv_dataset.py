@@ -99,3 +99,77 @@ def test_missing_files_can_be_left_to_loading(tmp_path):
     ann = _write(tmp_path / 't.csv', 'image,labels\nnope.jpg,cat\n')
     ds = CsvMultiLabel(ann_file=ann, check_files=False)
     assert len(ds) == 1
+
+
+def test_a_non_utf8_file_names_its_line(tmp_path):
+    _images(tmp_path, ['a.jpg', 'b.jpg'])
+    path = tmp_path / 'cp1252.csv'
+    path.write_bytes('image,labels\na.jpg,cat\nb.jpg,caf\xe9\n'
+                     .encode('cp1252'))
+    with pytest.raises(DatasetError, match=r'cp1252.csv:3: not UTF-8 text '
+                       r'\(byte 0xe9.*iconv'):
+        CsvMultiLabel(ann_file=str(path), data_prefix=str(tmp_path))
+
+
+def test_a_classes_file_with_a_byte_order_mark(tmp_path):
+    _images(tmp_path, ['a.jpg'])
+    ann = _write(tmp_path / 'x.csv', 'image,labels\na.jpg,circle\n')
+    classes = tmp_path / 'classes.txt'
+    classes.write_bytes('\ufeffcircle\nsquare\n'.encode('utf-8'))
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path),
+                       classes=str(classes))
+    assert ds.metainfo['classes'] == ('circle', 'square')
+    assert ds.get_data_info(0)['gt_label'] == [0]
+
+
+def test_the_compact_index_round_trips_every_row(tmp_path):
+    """A generated file of 3,000 rows (labels in random order, repeats,
+    ignored labels, quoted fields): every item equals the row it came
+    from, in a worker process as well (the index is what forks share)."""
+    import csv
+    rng = np.random.default_rng(0)
+    names = [f'tag{k:03d}' for k in range(150)]
+    rows = []
+    with open(tmp_path / 'big.csv', 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f)
+        writer.writerow(['image', 'labels', 'ignored'])
+        for i in range(3000):
+            pos = list(rng.choice(names, rng.integers(0, 6)))
+            ign = list(rng.choice(names, rng.integers(0, 2)))
+            path = f'd{i % 7}/ü {i}.jpg'  # non-ASCII, spaces
+            writer.writerow([path, ' '.join(pos + pos[:1]), ' '.join(ign)])
+            rows.append((path, pos, ign))
+    ds = CsvMultiLabel(ann_file=str(tmp_path / 'big.csv'),
+                       data_prefix='root', check_files=False)
+    classes = ds.metainfo['classes']
+    assert list(classes) == sorted({n for _, p, g in rows for n in p + g})
+    index = {c: k for k, c in enumerate(classes)}
+    assert len(ds) == 3000
+    for i, (path, pos, ign) in enumerate(rows):
+        item = ds.get_data_info(i)
+        assert item['img_id'] == path
+        assert item['img_path'] == osp.join('root', path)
+        assert item['gt_label'] == sorted({index[n] for n in pos})
+        assert item['gt_label_ignore'] == sorted({index[n] for n in ign})
+        assert item['sample_idx'] == i
+    assert ds.get_data_info(-1)['img_id'] == rows[-1][0]
+    sub = CsvMultiLabel(ann_file=str(tmp_path / 'big.csv'),
+                        data_prefix='root', check_files=False,
+                        indices=[5, 2])
+    assert [sub.get_data_info(i)['img_id'] for i in range(2)] == [
+        rows[5][0], rows[2][0]]
+    from torch.utils.data import DataLoader
+    got = next(iter(DataLoader(_Infos(ds), batch_size=None,
+                               num_workers=1, sampler=[2999])))
+    assert got['img_id'] == rows[2999][0]
+
+
+class _Infos:
+    def __init__(self, ds):
+        self.ds = ds
+
+    def __getitem__(self, i):
+        return self.ds.get_data_info(i)
+
+    def __len__(self):
+        return len(self.ds)

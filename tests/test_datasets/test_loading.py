@@ -54,3 +54,42 @@ def test_skip_mode_counts(tmp_path):
     assert t.num_skipped == 2
     with pytest.raises(ValueError, match='on_bad_image'):
         LoadImageChecked(on_bad_image='ignore')
+
+
+def _exif_rotated_jpeg(path, trailer=b''):
+    """A 40x64 JPEG whose EXIF says 'rotate 90 deg' (orientation 6)."""
+    from PIL import Image
+    img = np.zeros((40, 64, 3), np.uint8)
+    img[:, :16] = (255, 0, 0)  # a red band on the left (RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(img).save(path, exif=exif.tobytes(), quality=95)
+    with open(path, 'ab') as f:
+        f.write(trailer)
+
+
+def test_a_jpeg_with_a_trailer_keeps_its_exif_rotation(tmp_path):
+    """Motion photos carry a video after the JPEG's end marker; such a file
+    is decoded by Pillow, which must rotate it as OpenCV rotates the plain
+    JPEG (before: 40x64 for one, 64x40 for the other)."""
+    _exif_rotated_jpeg(tmp_path / 'plain.jpg')
+    _exif_rotated_jpeg(tmp_path / 'motion.jpg', trailer=b'\0\0ftypmp42' * 50)
+    load = LoadImageChecked()
+    plain = load(dict(img_path=str(tmp_path / 'plain.jpg')))['img']
+    motion = load(dict(img_path=str(tmp_path / 'motion.jpg')))['img']
+    assert plain.shape == motion.shape == (64, 40, 3)
+    assert np.abs(plain.astype(int) - motion.astype(int)).max() <= 3
+
+
+def test_only_regular_image_files_are_read(tmp_path):
+    import os
+    os.mkfifo(tmp_path / 'pipe.jpg')
+    with pytest.raises(BadImageError, match='pipe.jpg: is a FIFO'):
+        LoadImageChecked()(dict(img_path=str(tmp_path / 'pipe.jpg')))
+    os.symlink('/dev/zero', tmp_path / 'zero.jpg')
+    with pytest.raises(BadImageError, match='zero.jpg: is a device'):
+        LoadImageChecked()(dict(img_path=str(tmp_path / 'zero.jpg')))
+    _jpeg(tmp_path / 'a.jpg')
+    with pytest.raises(BadImageError, match='over the limit of 100 bytes'):
+        LoadImageChecked(max_bytes=100)(
+            dict(img_path=str(tmp_path / 'a.jpg')))

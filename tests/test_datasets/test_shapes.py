@@ -86,3 +86,32 @@ def test_colour_histograms_do_not_solve_it():
     res = multilabel_metrics(clf.predict_proba(xv), yv)
     prevalence = 100 * yv.mean()
     assert res['mAP'] < prevalence + 12, (res['mAP'], prevalence)
+
+
+def test_cache_errors_name_the_cache_and_the_variable(tmp_path, monkeypatch):
+    a_file = tmp_path / 'cache_is_a_file'
+    a_file.write_text('x')
+    monkeypatch.setenv('MLIC_DATA_CACHE', str(a_file))
+    with pytest.raises(OSError, match='MLIC_DATA_CACHE=.*cache_is_a_file.*'
+                       'Point MLIC_DATA_CACHE at a writable folder'):
+        ensure_shapes(num_images=dict(train=2, val=2))
+
+
+def test_killed_generations_are_cleaned_and_the_cache_is_shared(tmp_path):
+    """A generation killed half-way leaves .shapes_tmp_<pid>_*; the next
+    one removes it (its process is gone) and keeps a live one's. The
+    dataset folder is readable by others (mkdtemp made it 0700)."""
+    import os
+    import stat
+    dead = tmp_path / '.shapes_tmp_4194305_abc'   # no such pid
+    live = tmp_path / f'.shapes_tmp_{os.getpid()}_def'
+    for d in (dead, live):
+        (d / 'train').mkdir(parents=True)
+    old = os.umask(0o022)
+    try:
+        root = ensure_shapes(str(tmp_path), num_images=dict(train=2, val=2),
+                             image_size=32)
+    finally:
+        os.umask(old)
+    assert not dead.exists() and live.exists()
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o755

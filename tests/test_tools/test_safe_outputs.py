@@ -1,0 +1,178 @@
+"""What the tools write survives a kill, and what they are given is
+checked before any work: infer.py, test.py, vis_attention.py,
+export_onnx.py."""
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, load_tool, run_tool
+from mlic.datasets import SHAPE_CLASSES
+
+pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
+
+TINY_Q2L = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    """The tiny demo model with random weights, saved as a checkpoint that
+    names its classes; a folder of 12 images; a config that sleeps 0.3 s
+    per image (time to kill a run half-way)."""
+    from mlic.apis import MultiLabelInferencer
+    root = tmp_path_factory.mktemp('model')
+    torch.manual_seed(0)
+    net = MultiLabelInferencer(TINY_Q2L, device='cpu').model
+    ckpt = str(root / 'model.pth')
+    torch.save(dict(state_dict=net.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=SHAPE_CLASSES))),
+               ckpt)
+    images = root / 'images'
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        cv2.imwrite(str(images / f'{k:02d}.png'),
+                    rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    slow = root / 'slow.py'
+    slow.write_text(
+        f'_base_ = [{TINY_Q2L!r}]\n'
+        "custom_imports = dict(imports=['test_plugins'])\n"
+        'test_dataloader = dict(dataset=dict(pipeline=[\n'
+        "    dict(type='LoadImageChecked'), dict(type='Sleep', seconds=0.3),\n"
+        "    dict(type='Resize', scale=(32, 32)),\n"
+        "    dict(type='PackInputs')]))\n")
+    return dict(root=root, ckpt=ckpt, images=str(images), slow=str(slow))
+
+
+def _lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
+        model, tmp_path):
+    """SIGKILL while infer.py writes: the earlier complete file is intact,
+    the partial one is named .partial (never the final name), --resume
+    finishes it with the same predictions as a run without a kill."""
+    out = tmp_path / 'pred.jsonl'
+    out.write_text('{"earlier": "complete"}\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [REPO, osp.join(REPO, 'tests', 'data')]), OMP_NUM_THREADS='1')
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'),
+           model['slow'], model['ckpt'], model['images'], '--out', str(out),
+           '--batch-size', '2', '--device', 'cpu']
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    partial = tmp_path / 'pred.jsonl.partial'
+    deadline = time.time() + 120
+    while time.time() < deadline and (not partial.exists() or
+                                      len(partial.read_text()
+                                          .splitlines()) < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert out.read_text() == '{"earlier": "complete"}\n'
+    done = len(partial.read_text().splitlines())
+    assert 4 <= done < 12
+    with open(partial, 'a') as f:
+        f.write('{"img_path": "cut by the ki')  # a line the kill cut
+    # without --resume the unfinished run is not overwritten
+    res = run_tool(['tools/infer.py'] + cmd[2:], cwd=tmp_path, check=False)
+    assert res.returncode != 0 and '--resume' in res.stderr
+    res = run_tool(['tools/infer.py', TINY_Q2L] + cmd[3:] + ['--resume'],
+                   cwd=tmp_path)
+    assert f'{done} images already in' in res.stderr
+    assert not partial.exists()
+    resumed = _lines(out)
+    full = tmp_path / 'full.jsonl'
+    run_tool(['tools/infer.py', TINY_Q2L, model['ckpt'], model['images'],
+              '--out', str(full), '--device', 'cpu'], cwd=tmp_path)
+    expected = _lines(full)
+    assert [r['img_path'] for r in resumed] == \
+        [r['img_path'] for r in expected]
+    for a, b in zip(resumed, expected):
+        assert a['scores'] == pytest.approx(b['scores'], abs=1e-6)
+
+
+def test_infer_exit_codes_and_inputs_that_are_not_images(model, tmp_path):
+    infer = [TINY_Q2L, model['ckpt']]
+    res = run_tool(['tools/infer.py'] + infer + [
+        model['images'], str(tmp_path / 'misspelt.jpg'), '--out',
+        str(tmp_path / 'p.jsonl')], cwd=tmp_path, check=False)
+    assert res.returncode == 2 and 'misspelt.jpg' in res.stderr
+    assert not (tmp_path / 'p.jsonl').exists()  # nothing was run
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    (bad / 'broken.jpg').write_bytes(b'not a jpeg')
+    os.mkfifo(bad / 'pipe.jpg')  # named like an image: never read
+    os.symlink('/dev/zero', bad / 'zero.jpg')
+    res = run_tool(['tools/infer.py'] + infer + [
+        str(bad), str(bad / 'pipe.jpg'), '--out', str(tmp_path / 'p.jsonl')],
+        cwd=tmp_path, check=False, timeout=120)
+    assert res.returncode == 1 and 'no image was predicted' in res.stderr
+    assert 'pipe.jpg: is a FIFO' in res.stderr
+    assert 'broken.jpg' in res.stderr
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    res = run_tool(['tools/infer.py'] + infer + [
+        model['images'], '--out', str(blocker / 'p.jsonl')], cwd=tmp_path,
+        check=False)
+    assert res.returncode != 0 and 'cannot create the folder' in res.stderr
+
+
+def test_test_py_checks_its_outputs_before_scoring(model, tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    from mlic.fileio import OutputPathError
+    with pytest.raises(OutputPathError, match='--out .*cannot create'):
+        load_tool('test').main([TINY_Q2L, model['ckpt'], '--work-dir',
+                                str(tmp_path), '--out',
+                                str(blocker / 'p.npz')])
+    with pytest.raises(SystemExit):
+        load_tool('test').main([TINY_Q2L, model['ckpt'], '--out', 'p.pkl'])
+
+
+def test_vis_attention_names_each_output_and_skips_bad_images(model,
+                                                              tmp_path):
+    for sub in ('x', 'y'):
+        (tmp_path / sub).mkdir()
+    img = cv2.imread(osp.join(model['images'], '00.png'))
+    cv2.imwrite(str(tmp_path / 'x' / 'photo.jpg'), img)
+    cv2.imwrite(str(tmp_path / 'y' / 'photo.jpg'), img[:, ::-1])
+    cv2.imwrite(str(tmp_path / 'y' / 'photo.png'), img[::-1])
+    (tmp_path / 'y' / 'broken.png').write_bytes(b'no')
+    out = tmp_path / 'out'
+    written = load_tool('visualization/vis_attention').main(
+        [TINY_Q2L, model['ckpt'], str(tmp_path / 'x' / 'photo.jpg'),
+         str(tmp_path / 'y'), '--out-dir', str(out)])
+    names = sorted(osp.relpath(p, out) for p in written)
+    assert names == ['x/photo.png', 'y/photo.jpg.png', 'y/photo.png.png']
+    assert all(osp.getsize(p) > 1000 for p in written)
+
+
+def test_export_onnx_checks_opset_and_shape_and_verifies_at_its_shape(
+        model, tmp_path):
+    export = load_tool('deployment/export_onnx')
+    out = str(tmp_path / 'm.onnx')
+    for bad in (['--opset', '7'], ['--opset', '99'], ['--shape', '0', '64']):
+        with pytest.raises(SystemExit):
+            export.main([TINY_Q2L, model['ckpt'], '--out', out] + bad)
+    def swin_like(x):  # a backbone that needs multiples of its window
+        raise RuntimeError('shape [1, 3, 9, 9] is invalid for input of '
+                           'size 243\n(a long trace follows)')
+    with pytest.raises(ValueError, match=r'--shape 9 9: the model cannot '
+                       r'take this input size \(RuntimeError: shape'):
+        export.check_shape(swin_like, (9, 9))
+    assert not osp.exists(out)
+    image = osp.join(model['images'], '03.png')
+    report = export.main([TINY_Q2L, model['ckpt'], '--out', out, '--shape',
+                          '48', '64', '--verify', image])
+    assert report[f'image {image}'] < 1e-4
