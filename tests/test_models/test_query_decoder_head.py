@@ -175,3 +175,80 @@ def test_logits_are_float32_under_autocast():
                                atol=1e-6)
     rounded = manual.bfloat16().double()  # what bf16 logits would carry
     assert (rounded - manual).abs().max() > 1e-3
+
+
+# -- grouped label queries (ML-Decoder's group decoding) ---------------------
+
+def test_num_queries_equal_to_classes_is_the_paper_head():
+    """Same parameters (a checkpoint of one loads into the other), same
+    random initialisation, bit-identical logits and maps."""
+    torch.manual_seed(0)
+    paper = _head(num_classes=7).eval()
+    torch.manual_seed(0)
+    full = _head(num_classes=7, num_queries=7).eval()
+    assert {k: v.shape for k, v in paper.state_dict().items()} == \
+        {k: v.shape for k, v in full.state_dict().items()}
+    for k, v in paper.state_dict().items():
+        assert torch.equal(v, full.state_dict()[k]), k
+    feats = (torch.randn(2, 16, 3, 2), )
+    assert torch.equal(paper(feats), full(feats))
+    for a, b in zip(paper.attention_maps(feats), full.attention_maps(feats)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('classes,queries', [(12, 4), (10, 4), (9, 3),
+                                             (7, 1)])
+def test_grouped_logits_equal_an_independent_computation(classes, queries):
+    """Query k decodes classes k*g .. k*g+g-1 (g = ceil(C/K)); each class
+    its own weight vector and bias. Checked in float64 against a loop over
+    classes."""
+    torch.manual_seed(1)
+    head = _head(num_classes=classes, num_queries=queries).double().eval()
+    g = -(-classes // queries)
+    assert head.query_embed.shape == (queries, 16)
+    assert head.fc_weight.shape == (classes, 16)
+    feats = (torch.randn(3, 16, 2, 2, dtype=torch.float64), )
+    query, _ = head.decode(feats)
+    assert query.shape == (3, queries, 16)
+    manual = torch.stack([query[:, c // g] @ head.fc_weight[c]
+                          + head.fc_bias[c] for c in range(classes)], dim=1)
+    torch.testing.assert_close(head(feats), manual, rtol=0, atol=1e-12)
+    maps = head.attention_maps(feats)
+    assert maps[0].shape == (3, classes, 2, 2)
+    raw = head.decode(feats, need_weights=True)[1]
+    for c in range(classes):  # each class shows its group's map
+        assert torch.equal(maps[-1][:, c], raw[-1][:, c // g])
+
+
+def test_a_query_without_classes_is_refused():
+    with pytest.raises(ValueError, match=r'num_queries=6 for 10 classes.*'
+                       r'1 would decode no class.*num_queries=5'):
+        _head(num_classes=10, num_queries=6)
+    with pytest.raises(ValueError, match=r'must be in \[1, num_classes=5\]'):
+        _head(num_classes=5, num_queries=8)
+
+
+def test_grouped_head_trains_with_ignored_labels_and_every_loss():
+    """Every loss of the family (APL, ASL, focal, BCE settings) trains the
+    grouped head; ignored labels get no gradient."""
+    from mmpretrain.structures import DataSample
+    bce = dict(gamma_pos=0, gamma_neg=0, clip=0, alpha1=1, alpha2=0.5)
+    focal = dict(gamma_pos=2, gamma_neg=2, clip=0, alpha1=1, alpha2=0.5)
+    asl = dict(gamma_pos=0, gamma_neg=2, clip=0.05, alpha1=1, alpha2=0.5)
+    for extra in ({}, asl, focal, bce):
+        torch.manual_seed(0)
+        head = _head(num_classes=9, num_queries=3,
+                     loss=dict(type='AsymmetricPolynomialLoss', **extra))
+        feats = (torch.randn(2, 16, 2, 2), )
+        samples = [DataSample().set_gt_label([0, 4]),
+                   DataSample().set_gt_label([8])]
+        samples[1].set_field(torch.tensor([2, 3]), 'gt_label_ignore',
+                             field_type='metainfo')
+        losses = head.loss(feats, samples)
+        losses['loss'].backward()
+        assert torch.isfinite(losses['loss'])
+        assert head.query_embed.grad.abs().sum() > 0
+        score = head(feats).detach().requires_grad_()
+        head._get_loss(score, samples)['loss'].backward()
+        assert torch.all(score.grad[1, [2, 3]] == 0)
+        assert torch.all(score.grad[0, [2, 3]] != 0)

@@ -39,6 +39,16 @@ class QueryDecoderHead(MultiLabelClsHead):
             the first layer's queries. ``'q2l'`` (Query2Label): the queries
             start at zero and the label embedding is re-added as a query
             position in every layer.
+        num_queries (int, optional): K label queries for C classes, the
+            group decoding of ML-Decoder (Ridnik et al., 2023): query k
+            decodes the contiguous group of g = ceil(C / K) classes
+            ``k*g ... k*g+g-1`` and each class keeps its own weight vector
+            and bias (logit of class c: ``<w_c, q_(c // g)> + b_c``). The
+            decoder then costs K queries instead of C, for label spaces of
+            thousands of classes (docs/large_scale.md). Default None: one
+            query per class, the paper's head; ``num_queries=C`` is exactly
+            that head (same parameters, same logits). K must leave no query
+            without a class (ceil(C / g) == K).
         loss (dict): the loss config (default APL with the paper's gamma).
             MMPretrain's head passes ``avg_factor=batch size``: with
             ``reduction='mean'`` the loss is summed over classes and
@@ -59,6 +69,7 @@ class QueryDecoderHead(MultiLabelClsHead):
                  activation: str = 'relu',
                  self_attn: Union[bool, Sequence[bool]] = False,
                  query_mode: str = 'paper',
+                 num_queries: Optional[int] = None,
                  loss: dict = dict(
                      type='AsymmetricPolynomialLoss', gamma_pos=0,
                      gamma_neg=2, clip=0.05),
@@ -90,13 +101,17 @@ class QueryDecoderHead(MultiLabelClsHead):
         self.in_channels = in_channels
         self.query_mode = query_mode
         self.self_attn_layers = self_attn
-        self.query_embed = nn.Parameter(torch.empty(num_classes, in_channels))
+        self.num_queries, self.group_size = group_layout(num_classes,
+                                                         num_queries)
+        self.query_embed = nn.Parameter(torch.empty(self.num_queries,
+                                                    in_channels))
         nn.init.normal_(self.query_embed, std=1.0)
         self.layers = nn.ModuleList([
             QueryDecoderLayer(in_channels, num_heads, feedforward_channels,
                               dropout, activation, sa) for sa in self_attn
         ])
-        # Group-wise linear: one weight vector and bias per class.
+        # Group-wise linear: one weight vector and bias per class (applied
+        # to its group's query).
         self.fc_weight = nn.Parameter(torch.empty(num_classes, in_channels))
         self.fc_bias = nn.Parameter(torch.zeros(num_classes))
         bound = in_channels**-0.5
@@ -128,7 +143,7 @@ class QueryDecoderHead(MultiLabelClsHead):
         for layer in self.layers:
             query, weights = layer(query, memory, query_pos, need_weights)
             if need_weights:
-                maps.append(weights.reshape(b, self.num_classes, h, w))
+                maps.append(weights.reshape(b, self.num_queries, h, w))
         return query, maps
 
     def pre_logits(self, feats):
@@ -139,13 +154,33 @@ class QueryDecoderHead(MultiLabelClsHead):
         # autocast (B x C x d, cheap): half-precision logits would round the
         # scores to 3 digits and tie images in the ranking AP sorts.
         query = at_least_float32(self.pre_logits(feats))
-        return (query * self.fc_weight.to(query.dtype)).sum(-1) + \
-            self.fc_bias.to(query.dtype)
+        weight = self.fc_weight.to(query.dtype)
+        bias = self.fc_bias.to(query.dtype)
+        if self.group_size == 1:  # one query per class: the paper's head
+            return (query * weight).sum(-1) + bias
+        k, g = self.num_queries, self.group_size
+        padded = k * g - self.num_classes
+        if padded:
+            weight = torch.cat([weight, weight.new_zeros(padded,
+                                                         weight.shape[1])])
+        logits = torch.einsum('bkd,kgd->bkg', query, weight.view(k, g, -1))
+        return logits.reshape(query.shape[0], k * g)[:, :self.num_classes] \
+            + bias
+
+    def class_groups(self) -> Tensor:
+        """(C,) the query that decodes each class (``arange(C)`` for the
+        paper's head)."""
+        return torch.arange(self.num_classes) // self.group_size
 
     def attention_maps(self, feats) -> List[Tensor]:
         """Cross-attention maps of each layer, (B, C, H', W'), averaged over
-        heads; each map sums to 1 over the H' x W' cells."""
-        return self.decode(feats, need_weights=True)[1]
+        heads; each map sums to 1 over the H' x W' cells. With grouped
+        queries every class gets the map of its group's query."""
+        maps = self.decode(feats, need_weights=True)[1]
+        if self.group_size == 1:
+            return maps
+        index = self.class_groups().to(maps[0].device)
+        return [m.index_select(1, index) for m in maps]
 
     def _get_loss(self, cls_score: Tensor, data_samples, **kwargs):
         keep = ignored_label_weight(data_samples, cls_score.shape[-1],
@@ -154,6 +189,26 @@ class QueryDecoderHead(MultiLabelClsHead):
             weight = kwargs.get('weight')
             kwargs['weight'] = keep if weight is None else weight * keep
         return super()._get_loss(cls_score, data_samples, **kwargs)
+
+
+def group_layout(num_classes: int, num_queries: Optional[int]):
+    """(K, g): the number of queries and classes per query (module
+    docstring of :class:`QueryDecoderHead`, ``num_queries``)."""
+    if num_queries is None:
+        return num_classes, 1
+    k = int(num_queries)
+    if not 1 <= k <= num_classes:
+        raise ValueError(f'QueryDecoderHead: num_queries={num_queries} must '
+                         f'be in [1, num_classes={num_classes}]')
+    g = -(-num_classes // k)
+    used = -(-num_classes // g)
+    if used != k:
+        raise ValueError(
+            f'QueryDecoderHead: num_queries={k} for {num_classes} classes '
+            f'makes groups of ceil({num_classes}/{k})={g} classes, which '
+            f'need only {used} queries: {k - used} would decode no class. '
+            f'Use num_queries={used} (or a K that divides {num_classes}).')
+    return k, g
 
 
 def ignored_label_weight(data_samples, num_classes: int,
