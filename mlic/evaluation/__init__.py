@@ -1,4 +1,4 @@
-from .functional import (METRIC_NAMES, NonFiniteScoresError,
+from .functional import (METRIC_NAMES, NonFiniteScoresError, SparseLabels,
                          average_precision, check_finite_scores,
                          multilabel_metrics, threshold_counts)
 from .metrics import (PER_CLASS_PREFIX, MLICMetric, VOCSubmissionWriter,
@@ -10,7 +10,8 @@ from .thresholds import (ThresholdError, calibrate_thresholds,
                          read_threshold_file, resolve_thresholds)
 
 __all__ = [
-    'METRIC_NAMES', 'NonFiniteScoresError', 'average_precision',
+    'METRIC_NAMES', 'NonFiniteScoresError', 'SparseLabels',
+    'average_precision',
     'check_finite_scores', 'multilabel_metrics',
     'threshold_counts', 'MLICMetric', 'PER_CLASS_PREFIX',
     'format_per_class_table', 'VOCSubmissionWriter', 'write_voc_cls_results',

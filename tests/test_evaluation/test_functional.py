@@ -167,3 +167,101 @@ def test_accepts_tensors_and_rejects_bad_targets():
         multilabel_metrics(scores, targets * 2)
     with pytest.raises(ValueError, match='same shape'):
         multilabel_metrics(scores, targets[:, :2])
+
+
+# -- at scale: blocks, float32 fast path, sparse / boolean targets -----------
+
+def _oracle_ap(scores, targets, interpolated=False):
+    """The previous implementation: one full argsort per class column."""
+    s_rows = np.ascontiguousarray(scores.T)
+    order = np.argsort(-s_rows, axis=1, kind='stable')
+    s_sorted = np.take_along_axis(s_rows, order, axis=1)
+    t_sorted = np.take_along_axis(np.ascontiguousarray(targets.T), order, 1)
+    pos = t_sorted == 1
+    tp = np.cumsum(pos, axis=1)
+    seen = np.cumsum(t_sorted >= 0, axis=1)
+    is_end = np.ones(pos.shape, dtype=bool)
+    is_end[:, :-1] = s_sorted[:, :-1] != s_sorted[:, 1:]
+    precision = tp / np.maximum(seen, 1).astype(np.float64)
+    if interpolated:
+        at_end = np.where(is_end, precision, 0.0)
+        precision = np.maximum.accumulate(at_end[:, ::-1], axis=1)[:, ::-1]
+    tp_at_end = np.where(is_end, tp, 0.0)
+    prev = np.zeros_like(tp, dtype=np.float64)
+    prev[:, 1:] = np.maximum.accumulate(tp_at_end, axis=1)[:, :-1]
+    gain = np.where(is_end, tp - prev, 0.0)
+    num_pos = pos.sum(axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        ap = (gain * precision).sum(axis=1) / num_pos
+    ap[num_pos == 0] = np.nan
+    return ap
+
+
+def _large_case(n=2000, c=37, seed=5):
+    rng = np.random.default_rng(seed)
+    targets = (rng.random((n, c)) < 0.05).astype(np.int8)
+    targets[rng.random((n, c)) < 0.01] = -1
+    targets[:, 4] = 0  # a class without positives
+    scores = np.clip(0.4 * (targets == 1) + rng.random((n, c)) * 0.7, 0, 1)
+    scores[:, :10] = np.round(scores[:, :10], 2)  # ties
+    scores[:5, 11] = -0.0  # -0.0 and 0.0 are one score
+    scores[5:10, 11] = 0.0
+    return scores.astype(np.float32), targets
+
+
+@pytest.mark.parametrize('interpolated', [False, True])
+@pytest.mark.parametrize('block', [None, 37 * 5, 2000 * 3 + 1])
+def test_float32_fast_path_equals_the_full_sort(monkeypatch, interpolated,
+                                                block):
+    from mlic.evaluation import functional
+    if block is not None:  # blocks of 5 and 3 classes
+        monkeypatch.setattr(functional, 'BLOCK_ENTRIES', block)
+    scores, targets = _large_case()
+    ours = average_precision(scores, targets, interpolated=interpolated)
+    ref = _oracle_ap(scores, targets, interpolated)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    np.testing.assert_allclose(ours[~np.isnan(ref)], ref[~np.isnan(ref)],
+                               rtol=0, atol=1e-12)
+    # float64 (per-class ranks) gives the same on the same values
+    ours64 = average_precision(scores.astype(np.float64), targets,
+                               interpolated=interpolated)
+    np.testing.assert_allclose(ours64, ours, rtol=0, atol=1e-12)
+
+
+def test_sparse_boolean_and_dense_targets_agree(monkeypatch):
+    from mlic.evaluation import SparseLabels, functional
+    monkeypatch.setattr(functional, 'BLOCK_ENTRIES', 999)
+    scores, targets = _large_case(n=500, c=23, seed=7)
+    dense = multilabel_metrics(scores, targets, topk=3, thr=0.6)
+    rows = [np.flatnonzero(t == 1) for t in targets]
+    ign = [np.flatnonzero(t == -1) for t in targets]
+    sparse = multilabel_metrics(scores, SparseLabels(rows, 23, ign),
+                                topk=3, thr=0.6)
+    for key, value in dense.items():
+        np.testing.assert_allclose(sparse[key], value, rtol=0, atol=1e-12)
+    plain = np.where(targets == -1, 0, targets)
+    as_bool = multilabel_metrics(scores, plain.astype(bool), topk=3)
+    as_uint8 = multilabel_metrics(scores, plain.astype(np.uint8), topk=3)
+    as_int64 = multilabel_metrics(scores, plain.astype(np.int64), topk=3)
+    for key in ('mAP', 'CF1', 'OF1', 'CF1_top3'):
+        assert as_bool[key] == as_uint8[key] == as_int64[key]
+    # a positive listed as ignored too stays positive
+    both = SparseLabels([[1], [2]], 3, ignored=[[1, 0], []])
+    np.testing.assert_array_equal(both.to_dense(), [[-1, 1, 0], [0, 0, 1]])
+
+
+def test_topk_ties_go_to_the_lower_class_index(monkeypatch):
+    from mlic.evaluation import functional
+    monkeypatch.setattr(functional, 'BLOCK_ENTRIES', 50)
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random((60, 9)), 1).astype(np.float32)
+    targets = (rng.random((60, 9)) < 0.3).astype(np.int8)
+    pred = functional._topk_rows(scores, 4)(0, 60)
+    top = np.argsort(-scores, axis=1, kind='stable')[:, :4]
+    ref = np.zeros_like(pred)
+    np.put_along_axis(ref, top, True, axis=1)
+    np.testing.assert_array_equal(pred, ref)
+    res = multilabel_metrics(scores, targets, topk=4, percent=False)
+    direct = _direct_threshold_metrics(scores, targets, ref)
+    for key, value in direct.items():
+        assert res[f'{key}_top4'] == pytest.approx(value, abs=1e-12)

@@ -2,32 +2,81 @@
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
+from mmengine.dist import (broadcast_object_list, collect_results,
+                           get_world_size, is_main_process)
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from mlic.structures.ignored_labels import ignored_classes
 from mlic.registry import METRICS
-from ..functional import (METRIC_NAMES, check_finite_scores,
+from ..functional import (METRIC_NAMES, SparseLabels, check_finite_scores,
                           multilabel_metrics)
 from ..predictions import save_predictions
 from ..thresholds import read_threshold_file, resolve_thresholds
 
 
-def _target_row(sample, num_classes):
-    """(C,) int8 row in {1, 0, -1} from a packed data sample dict."""
+def _sample_labels(sample, num_classes):
+    """(positive, ignored) class indices of a packed data sample dict; an
+    ignored class that is also positive stays positive."""
     if 'gt_score' in sample and sample['gt_score'] is not None and len(
             sample['gt_score']) == num_classes:
-        row = (np.asarray(sample['gt_score'].cpu()) > 0.5).astype(np.int8)
+        positive = np.asarray(sample['gt_score'].cpu()) > 0.5
     else:
-        row = np.zeros(num_classes, dtype=np.int8)
+        positive = np.zeros(num_classes, dtype=bool)
         labels = np.asarray(sample['gt_label'].cpu()).astype(np.int64)
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(
                 f'gt_label {labels.tolist()} of {sample.get("img_path", "?")} '
                 f'is out of range for {num_classes} predicted classes')
-        row[labels] = 1
-    row[ignored_classes(sample, row == 1)] = -1
-    return row
+        positive[labels] = True
+    return (np.flatnonzero(positive).astype(np.int32),
+            np.asarray(ignored_classes(sample, positive), dtype=np.int32))
+
+
+def _pack(batches: list) -> dict:
+    """One rank's results as one payload: the batches' scores copied into
+    one (n, C) array, each batch dropped as soon as it is copied."""
+    if not batches:
+        return dict(scores=np.zeros((0, 0), np.float32), positives=[],
+                    ignored=[], img_ids=[], img_paths=[])
+    n = sum(len(b['scores']) for b in batches)
+    scores = np.empty((n, batches[0]['scores'].shape[1]), dtype=np.float32)
+    out = dict(scores=scores, positives=[], ignored=[], img_ids=[],
+               img_paths=[])
+    at = 0
+    while batches:
+        batch = batches.pop(0)
+        k = len(batch['scores'])
+        scores[at:at + k] = batch.pop('scores')
+        at += k
+        for key in ('positives', 'ignored', 'img_ids', 'img_paths'):
+            out[key].extend(batch[key])
+    return out
+
+
+def _interleave(parts: list, size: int) -> dict:
+    """The payloads of the ranks in dataset order, without the samples a
+    distributed sampler repeats to pad: sample i was scored by rank i % W
+    as its (i // W)-th (mmengine's ``collect_results`` order). Each part is
+    released once copied, so rank 0 never holds two copies of the scores."""
+    world = len(parts)
+    if world == 1:
+        part = parts.pop()
+        return {k: v[:size] for k, v in part.items()}
+    classes = next(p['scores'].shape[1] for p in parts if len(p['scores']))
+    scores = np.empty((size, classes), dtype=np.float32)
+    lists = {k: [None] * size for k in ('positives', 'ignored', 'img_ids',
+                                        'img_paths')}
+    for rank in range(world):
+        part = parts[rank]
+        parts[rank] = None
+        rows = range(rank, size, world)
+        scores[rank::world] = part['scores'][:len(rows)]
+        for key, values in lists.items():
+            for i, value in zip(rows, part[key]):
+                values[i] = value
+        del part
+    return dict(scores=scores, **lists)
 
 
 @METRICS.register_module()
@@ -77,23 +126,60 @@ class MLICMetric(BaseMetric):
         self.out_file = out_file
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        for sample in data_samples:
-            score = sample['pred_score']
-            score = score.detach().float().cpu().numpy().astype(np.float32)
-            self.results.append(
-                dict(
-                    score=score,
-                    target=_target_row(sample, score.shape[0]),
-                    img_id=sample.get('img_id', sample.get('sample_idx')),
-                    img_path=sample.get('img_path')))
+        """One entry per batch: its (B, C) float32 scores and each image's
+        positive / ignored class indices (not a dense target row)."""
+        if not data_samples:
+            return
+        scores = np.stack([s['pred_score'].detach().float().cpu().numpy()
+                           for s in data_samples]).astype(np.float32)
+        labels = [_sample_labels(s, scores.shape[1]) for s in data_samples]
+        self.results.append(dict(
+            scores=scores, positives=[p for p, _ in labels],
+            ignored=[i for _, i in labels],
+            img_ids=[s.get('img_id', s.get('sample_idx'))
+                     for s in data_samples],
+            img_paths=[s.get('img_path') for s in data_samples]))
+
+    def evaluate(self, size: int) -> dict:
+        """mmengine's ``BaseMetric.evaluate`` with a leaner gather: each
+        rank sends one packed payload, and rank 0 lays the parts into one
+        score array part by part (docs/large_scale.md)."""
+        payload = _pack(self.results)
+        world = get_world_size()
+        if world > 1:
+            parts = collect_results([payload], world, self.collect_device,
+                                    **({'tmpdir': self.collect_dir}
+                                       if self.collect_device == 'cpu'
+                                       else {}))
+            del payload
+        else:
+            parts = [payload]
+        if is_main_process():
+            metrics = self._compute(_interleave(parts, size))
+            if self.prefix:
+                metrics = {'/'.join((self.prefix, k)): v
+                           for k, v in metrics.items()}
+            out = [metrics]
+        else:
+            out = [None]
+        broadcast_object_list(out)
+        self.results.clear()
+        return out[0]
 
     def compute_metrics(self, results: List[dict]) -> dict:
-        scores = np.stack([r['score'] for r in results])
-        targets = np.stack([r['target'] for r in results])
-        check_finite_scores(scores, [r['img_path'] or r['img_id']
-                                     for r in results])
+        """mmengine's interface: the metrics of a list of :meth:`process`
+        entries (one process; :meth:`evaluate` gathers ranks first)."""
+        return self._compute(_pack(list(results)))
+
+    def _compute(self, data: dict) -> dict:
+        scores = data['scores']
+        num_classes = scores.shape[1]
+        check_finite_scores(scores, [p or i for p, i in
+                                     zip(data['img_paths'], data['img_ids'])])
+        targets = SparseLabels(data['positives'], num_classes,
+                               data['ignored'])
         classes = (self.dataset_meta or {}).get('classes', None)
-        thr = resolve_thresholds(self.thr, classes, scores.shape[1])
+        thr = resolve_thresholds(self.thr, classes, num_classes)
         metrics = multilabel_metrics(
             scores,
             targets,
@@ -101,14 +187,18 @@ class MLICMetric(BaseMetric):
             topk=self.topk,
             interpolated=self.interpolated)
         per_class = metrics.pop('AP_per_class')
-        classes = (self.dataset_meta or {}).get('classes', None)
-        if classes is None or len(classes) != scores.shape[1]:
-            classes = [str(i) for i in range(scores.shape[1])]
+        if classes is None or len(classes) != num_classes:
+            classes = [str(i) for i in range(num_classes)]
         if self.classwise:
             MMLogger.get_current_instance().info(
                 '\n' + format_per_class_table(per_class, classes))
         if self.out_file:
-            dump_results(self.out_file, scores, targets, results, classes)
+            save_predictions(self.out_file, scores, targets.to_dense(),
+                             classes, img_ids=data['img_ids'],
+                             img_paths=data['img_paths'])
+            MMLogger.get_current_instance().info(
+                f'Per-image scores of {len(scores)} images saved to '
+                f'{self.out_file}')
         out = {k: float(v) for k, v in metrics.items()}
         # Keep the headline numbers first in logs.
         out = {k: out[k] for k in METRIC_NAMES} | {
@@ -136,11 +226,3 @@ def format_per_class_table(per_class_ap, classes) -> str:
     lines.append('-' * (width + 8))
     lines.append(f'{"mAP":<{width}}  {valid.mean() if valid.size else 0:5.1f}')
     return '\n'.join(lines)
-
-
-def dump_results(path, scores, targets, results, classes):
-    save_predictions(path, scores, targets, classes,
-                     img_ids=[r['img_id'] for r in results],
-                     img_paths=[r['img_path'] for r in results])
-    MMLogger.get_current_instance().info(
-        f'Per-image scores of {len(results)} images saved to {path}')
