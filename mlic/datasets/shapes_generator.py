@@ -40,6 +40,24 @@ MIN_VISIBLE = 0.7
 DEFAULT_SPLITS = dict(train=4000, val=1000)
 _SPLIT_IDS = dict(train=1, val=2, test=3)
 
+# The many-label variant ('combos'): a class is a shape of one of six hues
+# and one of three sizes, 12 x 6 x 3 = 216 classes, for large label spaces
+# (docs/large_scale.md). Hues are OpenCV hues (0-180), jittered +-5.
+COMBO_HUES = (('red', 0), ('yellow', 30), ('green', 60), ('cyan', 90),
+              ('blue', 120), ('magenta', 150))
+# radius as a fraction of the image side
+COMBO_SIZES = (('small', (0.10, 0.14)), ('medium', (0.17, 0.21)),
+               ('large', (0.25, 0.30)))
+COMBO_CLASSES = tuple(f'{hue}_{size}_{shape}' for shape in SHAPE_CLASSES
+                      for hue, _ in COMBO_HUES for size, _ in COMBO_SIZES)
+VARIANTS = ('shapes', 'combos')
+
+
+def variant_classes(variant: str = 'shapes') -> tuple:
+    if variant not in VARIANTS:
+        raise ValueError(f'shapes variant={variant!r}: one of {VARIANTS}')
+    return SHAPE_CLASSES if variant == 'shapes' else COMBO_CLASSES
+
 
 def default_cache_dir() -> str:
     return os.environ.get('MLIC_DATA_CACHE') or osp.join(
@@ -47,12 +65,13 @@ def default_cache_dir() -> str:
 
 
 def shapes_root(cache_dir=None, seed=0, image_size=128,
-                num_images=None) -> str:
+                num_images=None, variant='shapes') -> str:
     """Folder of one generated dataset version."""
     counts = dict(DEFAULT_SPLITS, **(num_images or {}))
     tag = '_'.join(f'{k}{v}' for k, v in sorted(counts.items()))
+    name = 'shapes' if variant == 'shapes' else f'shapes_{variant}'
     return osp.join(cache_dir or default_cache_dir(),
-                    f'shapes_v{GENERATOR_VERSION}_seed{seed}_'
+                    f'{name}_v{GENERATOR_VERSION}_seed{seed}_'
                     f'{image_size}px_{tag}')
 
 
@@ -164,8 +183,21 @@ def _background(size, rng):
     return img
 
 
-def render_image(seed: int, split: str, index: int, size: int = 128):
-    """One image and its objects: (BGR uint8 image, [(class, bbox xywh)])."""
+def _combo(cls):
+    """(shape, hue index, size index) of a 'combos' class."""
+    per_shape = len(COMBO_HUES) * len(COMBO_SIZES)
+    shape, rest = divmod(cls, per_shape)
+    hue, size = divmod(rest, len(COMBO_SIZES))
+    return shape, hue, size
+
+
+def render_image(seed: int, split: str, index: int, size: int = 128,
+                 variant: str = 'shapes'):
+    """One image and its objects: (BGR uint8 image, [(class, bbox xywh)]).
+
+    ``variant='combos'``: classes of :data:`COMBO_CLASSES` (the hue and the
+    size of a shape are part of its class)."""
+    classes = variant_classes(variant)
     rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
     img = _background(size, rng)
     for _attempt in range(20):
@@ -173,14 +205,20 @@ def render_image(seed: int, split: str, index: int, size: int = 128):
         objects = []
         masks = []
         for _ in range(n):
-            cls = int(rng.integers(len(SHAPE_CLASSES)))
-            radius = rng.uniform(0.15, 0.3) * size
+            cls = int(rng.integers(len(classes)))
+            if variant == 'combos':
+                shape_id, _, size_id = _combo(cls)
+                lo, hi = COMBO_SIZES[size_id][1]
+                radius = rng.uniform(lo, hi) * size
+            else:
+                shape_id = cls
+                radius = rng.uniform(0.15, 0.3) * size
+            shape = SHAPE_CLASSES[shape_id]
             cx, cy = rng.uniform(radius * 0.8, size - radius * 0.8, 2)
             angle = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
-            if SHAPE_CLASSES[cls] in ('circle', 'ring'):
+            if shape in ('circle', 'ring'):
                 angle = 0.0
-            mask = _shape_mask(SHAPE_CLASSES[cls], size, cx, cy, radius,
-                               angle, rng)
+            mask = _shape_mask(shape, size, cx, cy, radius, angle, rng)
             objects.append(cls)
             masks.append(mask)
         # Later shapes cover earlier ones: every kept shape must keep at
@@ -201,6 +239,13 @@ def render_image(seed: int, split: str, index: int, size: int = 128):
     annotations = []
     for cls, mask in zip(objects, masks):
         colour = _random_colour(rng, sat=(140, 256), val=(140, 256))
+        if variant == 'combos':
+            hue = (COMBO_HUES[_combo(cls)[1]][1] + int(rng.integers(-5, 6))) \
+                % 180
+            colour = cv2.cvtColor(np.array([[[hue, rng.integers(170, 256),
+                                              rng.integers(170, 256)]]],
+                                           np.uint8),
+                                  cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
         texture = rng.normal(0, rng.uniform(2, 8),
                              (size, size, 1)).astype(np.float32)
         alpha = mask.astype(np.float32)[..., None] / 255.0
@@ -213,19 +258,20 @@ def render_image(seed: int, split: str, index: int, size: int = 128):
 
 
 def _render_and_save(args):
-    seed, split, index, size, img_dir = args
-    img, objs = render_image(seed, split, index, size)
+    seed, split, index, size, img_dir, variant = args
+    img, objs = render_image(seed, split, index, size, variant)
     name = f'{split}_{index:06d}.jpg'
     cv2.imwrite(osp.join(img_dir, name), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
     return name, objs
 
 
 def generate_split(out_dir, split, num_images, seed=0, size=128,
-                   workers=None):
+                   workers=None, variant='shapes'):
     """Write ``out_dir/{split}/*.jpg`` and ``out_dir/instances_{split}.json``."""
     img_dir = osp.join(out_dir, split)
     os.makedirs(img_dir, exist_ok=True)
-    jobs = [(seed, split, i, size, img_dir) for i in range(num_images)]
+    jobs = [(seed, split, i, size, img_dir, variant)
+            for i in range(num_images)]
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if workers > 1 and num_images >= 200:
         with ProcessPoolExecutor(workers) as pool:
@@ -240,7 +286,7 @@ def generate_split(out_dir, split, num_images, seed=0, size=128,
                 dict(id=len(annotations) + 1, image_id=i + 1,
                      category_id=cls + 1, bbox=bbox, area=area, iscrowd=0))
     categories = [dict(id=i + 1, name=n, supercategory='shape')
-                  for i, n in enumerate(SHAPE_CLASSES)]
+                  for i, n in enumerate(variant_classes(variant))]
     with open(osp.join(out_dir, f'instances_{split}.json'), 'w') as f:
         json.dump(dict(images=images, annotations=annotations,
                        categories=categories,
@@ -285,15 +331,16 @@ def remove_orphaned_generations(parent: str) -> list:
 
 
 def ensure_shapes(cache_dir=None, seed=0, image_size=128, num_images=None,
-                  workers=None) -> str:
+                  workers=None, variant='shapes') -> str:
     """Generate the dataset once (atomically); return its folder.
 
     The folder is readable by everyone the umask allows (a team's shared
     cache), and a generation killed half-way leaves nothing behind that
     the next one does not clean up.
     """
+    variant_classes(variant)  # a bad name fails now
     counts = dict(DEFAULT_SPLITS, **(num_images or {}))
-    root = shapes_root(cache_dir, seed, image_size, num_images)
+    root = shapes_root(cache_dir, seed, image_size, num_images, variant)
     if osp.isfile(osp.join(root, 'DONE')):
         return root
     parent = osp.dirname(root)
@@ -311,10 +358,12 @@ def ensure_shapes(cache_dir=None, seed=0, image_size=128, num_images=None,
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700
         for split, n in counts.items():
-            generate_split(tmp, split, n, seed, image_size, workers)
+            generate_split(tmp, split, n, seed, image_size, workers,
+                           variant)
         with open(osp.join(tmp, 'DONE'), 'w') as f:
             f.write(json.dumps(dict(version=GENERATOR_VERSION, seed=seed,
-                                    image_size=image_size, counts=counts)))
+                                    image_size=image_size, counts=counts,
+                                    variant=variant)))
         try:
             os.rename(tmp, root)  # atomic; another process may have won
         except OSError:

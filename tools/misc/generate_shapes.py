@@ -18,11 +18,14 @@ def main(argv=None):
                         default=DEFAULT_SPLITS['train'])
     parser.add_argument('--num-val', type=int, default=DEFAULT_SPLITS['val'])
     parser.add_argument('--workers', type=int, default=None)
+    parser.add_argument('--variant', default='shapes',
+                        choices=['shapes', 'combos'],
+                        help='combos: 216 classes (shape x hue x size)')
     args = parser.parse_args(argv)
     counts = dict(train=args.num_train, val=args.num_val)
     root = ensure_shapes(args.cache_dir, args.seed, args.image_size,
                          None if counts == DEFAULT_SPLITS else counts,
-                         workers=args.workers)
+                         workers=args.workers, variant=args.variant)
     print(root)
     return root
 
