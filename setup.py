@@ -1,8 +1,10 @@
 """Package metadata for mlic; install_requires comes from requirements/."""
 import os.path as osp
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -16,6 +18,20 @@ def read_requirements(name):
             if line and not line.startswith('-'):
                 reqs.append(line)
     return reqs
+
+
+class BuildWithConfigs(build_py):
+    """Ship configs/ inside the package (mlic/.mim/configs), so that a
+    user's config can inherit ``mlic::q2l_irpe/...`` from an installed
+    wheel; a source checkout (pip install -e .) reads configs/ itself."""
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        target = osp.join(self.build_lib, 'mlic', '.mim', 'configs')
+        shutil.copytree(osp.join(HERE, 'configs'), target,
+                        dirs_exist_ok=True)
 
 
 def read_version():
@@ -45,5 +61,6 @@ setup(
         'Programming Language :: Python :: 3.12',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
+    cmdclass={'build_py': BuildWithConfigs},
     zip_safe=False,
 )

@@ -24,7 +24,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a mlic checkpoint')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
-    parser.add_argument('--work-dir', help='where the test log goes')
+    parser.add_argument('--work-dir', help='where the test log and the '
+                        '--per-class files go (default: the checkpoint\'s '
+                        'folder)')
     parser.add_argument(
         '--out', help='save per-image scores, labels and image ids (.npz; '
         'read by calibrate_thresholds.py, plot_results.py, label_stats.py)')
@@ -144,7 +146,14 @@ def main(argv=None):
         check_output_path(args.out, '--out')
     if args.out_dir:
         check_output_dir(args.out_dir, '--out-dir')
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    # one rule: the log and per-class files go beside the checkpoint
+    work_dir = args.work_dir
+    if work_dir is None and '://' not in args.checkpoint:
+        work_dir = osp.dirname(osp.abspath(args.checkpoint))
+    if work_dir is not None:
+        check_output_dir(work_dir, '--work-dir (default: the checkpoint\'s '
+                         'folder)')
+    cfg = load_config(args.config, args.cfg_options, work_dir)
     cfg = merge_args(cfg, args)
     if args.remap_classes:
         remap_classes(cfg, args.checkpoint)

@@ -1,4 +1,4 @@
-from .upstream import check_upstream  # noqa: F401  (first: fails loudly)
+from mlic.upstream import check_upstream  # noqa: F401  (first: fails loudly)
 from .checkpoint import (CheckpointError, CheckpointMismatchError,
                          find_latest_checkpoint, read_checkpoint)
 from .checkpoint_allowlist import (allow_mmengine_checkpoints,

@@ -23,7 +23,7 @@ def _mmengine_classes():
     from mmengine.logging.history_buffer import HistoryBuffer
     from mmengine.optim.scheduler import param_scheduler
 
-    from .upstream import param_scheduler_base
+    from mlic.upstream import param_scheduler_base
     base = param_scheduler_base()
     schedulers = [
         obj for obj in vars(param_scheduler).values()

@@ -14,7 +14,7 @@ from mmengine.runner import TestLoop, ValLoop, autocast
 from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
 from mlic.registry import LOOPS
 from .hooks.ema_hook import find_dual_ema_hook
-from .upstream import parse_losses, update_losses
+from mlic.upstream import parse_losses, update_losses
 
 
 class FoldedEvaluation:

@@ -44,7 +44,7 @@ from mmengine.runner import Runner
 from mlic.registry import DATASETS, RUNNERS
 from .cpu import cpu_optim_wrapper_cfg, wrap_model_for_cpu
 from .eval_amp import cpu_eval_loop_cfg
-from .upstream import (check_runner_attributes, mark_runner_loaded,
+from mlic.upstream import (check_runner_attributes, mark_runner_loaded,
                        runner_resume_state, set_runner_load_from)
 from mlic.fileio import atomic_output, remove_stale_temporaries
 from mlic.utils.child_processes import tie_workers_to_parent

@@ -145,10 +145,28 @@ def load_config(config_path, cfg_options=None, work_dir=None):
 
     The work dir defaults to ``./work_dirs/<config name>`` unless the config
     or ``work_dir`` names one.
+
+    A config may inherit the installed package's configs with
+    ``_base_ = ['mlic::q2l_irpe/shapes_demo.py']`` (no path into the
+    repository), and its ``custom_imports`` may name modules that sit beside
+    it (its folder is searched while they are imported).
     """
+    import sys
+
     from mmengine.config import Config
+
+    from mlic.upstream import package_config_paths
     check_file_exists(config_path, 'config file')
-    cfg = Config.fromfile(config_path)
+    folder = osp.dirname(osp.abspath(config_path))
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        with package_config_paths():
+            cfg = Config.fromfile(config_path)
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:

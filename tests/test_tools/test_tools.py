@@ -1,7 +1,9 @@
 """The tools, run as a user runs them (subprocesses), on tiny data."""
+import glob
 import os
 import os.path as osp
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -216,25 +218,45 @@ def test_slurm_scripts_launch_line(tmp_path, script, positional):
 
 
 def test_user_component_through_custom_imports(tmp_path):
-    cfg = tmp_path / 'custom.py'
-    example = osp.join(REPO, 'docs', 'examples', 'shapes_my_backbone.py')
+    """A user's own folder, outside the repository: a module and a config
+    that inherits the installed mlic's configs ('mlic::') and imports the
+    module beside it. train.py, test.py and infer.py take it with no
+    PYTHONPATH and no path into the repository."""
+    project = tmp_path / 'my_project'
+    project.mkdir()
+    examples = osp.join(REPO, 'docs', 'examples')
+    shutil.copy(osp.join(examples, 'my_backbone.py'), project)
     tiny = ("dict(image_size=32, num_images=dict(train=32, val=13), "
             "pipeline=[dict(type='LoadImageChecked'), dict(type='Resize', "
             "scale=(32, 32)), dict(type='PackInputs')])")
+    cfg = project / 'custom.py'
     cfg.write_text(
-        f'_base_ = [{example!r}]\n'
-        "model = dict(backbone=dict(widths=(8, 16)), head=dict(in_channels=16))\n"
+        open(osp.join(examples, 'shapes_my_backbone.py')).read() +
+        "model = dict(backbone=dict(_delete_=True, type='TinyConvNet', "
+        "widths=(8, 16)), head=dict(in_channels=16))\n"
         f'train_dataloader = dict(batch_size=8, num_workers=0, dataset={tiny})\n'
         f'val_dataloader = dict(batch_size=8, num_workers=0, dataset={tiny})\n'
         'test_dataloader = val_dataloader\n'
         'train_cfg = dict(max_epochs=1)\n')
+    assert 'mlic::' in cfg.read_text()
+    bare = dict(PYTHONPATH='')  # only the installed mlic
     res = run_tool(['tools/train.py', str(cfg), '--work-dir',
-                    str(tmp_path / 'w')], cwd=tmp_path,
-                   env=dict(PYTHONPATH=os.pathsep.join(
-                       [REPO, osp.join(REPO, 'docs', 'examples')])))
+                    str(tmp_path / 'w')], cwd=tmp_path, env=bare)
     assert (tmp_path / 'w' / 'epoch_1.pth').exists()
     assert 'TinyConvNet' in (tmp_path / 'w' / 'custom.py').read_text()
     assert 'TinyConvNet' in res.stdout + res.stderr  # the model was built
+    res = run_tool(['tools/test.py', str(cfg),
+                    str(tmp_path / 'w' / 'epoch_1.pth'), '--per-class'],
+                   cwd=tmp_path, env=bare)
+    assert 'mAP' in res.stdout
+    # test.py's one rule: its files go beside the checkpoint
+    assert (tmp_path / 'w' / 'per_class_ap.csv').exists()
+    image = glob.glob(osp.join(
+        os.environ['MLIC_DATA_CACHE'], '*32px*', 'val', '*.jpg'))[0]
+    res = run_tool(['tools/infer.py', str(cfg),
+                    str(tmp_path / 'w' / 'epoch_1.pth'), image], cwd=tmp_path,
+                   env=bare)
+    assert '1 images predicted' in res.stdout
 
 
 def test_amp_on_cpu_uses_bfloat16(tmp_path):

@@ -56,3 +56,34 @@ def test_weight_converter_example():
     state = {'encoder.conv.weight': torch.ones(1), 'fc.bias': torch.ones(1)}
     out, fmt = convert_state_dict(state, torch.nn.Identity(), 'my_naming')
     assert fmt == 'my_naming' and list(out) == ['conv.weight']
+
+
+def test_loss_example_trains_and_honours_ignored_labels():
+    """The custom loss of docs/new_components.md, in the demo's head: a few
+    steps on a fixed batch lower it, and an ignored label has no gradient."""
+    from mmpretrain.structures import DataSample
+
+    from mlic.models.heads import QueryDecoderHead
+    ns = {}
+    exec(_blocks('class MySoftMarginLoss'), ns)
+    torch.manual_seed(0)
+    head = QueryDecoderHead(num_classes=4, in_channels=16, num_layers=1,
+                            num_heads=2, feedforward_channels=32, dropout=0,
+                            loss=dict(type='MySoftMarginLoss'))
+    assert type(head.loss_module).__name__ == 'MySoftMarginLoss'
+    feats = (torch.randn(3, 16, 2, 2), )
+    samples = [DataSample().set_gt_label(g) for g in ([0, 2], [1], [])]
+    samples[1].set_field(torch.tensor([3]), 'gt_label_ignore',
+                         field_type='metainfo')
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss = head.loss(feats, samples)['loss']
+        first = first if first is not None else float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.5 * first
+    score = head(feats).detach().requires_grad_()
+    head._get_loss(score, samples)['loss'].backward()
+    assert score.grad[1, 3] == 0 and score.grad[0, 3] != 0

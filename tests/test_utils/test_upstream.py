@@ -1,6 +1,6 @@
 """What mlic relies on in mmengine's internals still holds.
 
-Every private mmengine name mlic uses goes through mlic/engine/upstream.py;
+Every private mmengine name mlic uses goes through mlic/upstream.py;
 these tests fail (in CI, not in a user's run) when an mmengine release
 renames one or changes the behaviour mlic depends on.
 """
@@ -12,7 +12,7 @@ from mmengine.hooks import EMAHook, Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
 
-from mlic.engine import upstream
+from mlic import upstream
 from mlic.registry import HOOKS
 from mlic.utils import register_all_modules
 

@@ -31,11 +31,20 @@ What and why:
   run has built (the public properties build a loop when read, which would
   build a dataset a test run does not have on disk); read by the class-list
   checks of :class:`mlic.engine.hooks.NumClassCheckHook`.
+* ``Config._get_cfg_path``: where ``_base_`` entries are looked up;
+  :func:`package_config_paths` resolves ``mlic::`` there, so that a
+  user's config outside the repository inherits the installed package's
+  configs (mmengine's own ``pkg::`` lookup needs ``pkg_resources``, which
+  setuptools >= 82 no longer has).
 * the order of hook calls in ``ValLoop.run`` (before_val,
   before_val_epoch, per-iteration hooks, after_val_epoch, after_val), which
   ``DualValLoop.run`` repeats around its two evaluations.
 """
+import contextlib
+import os.path as osp
+
 import mmengine
+from mmengine.config import Config
 from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.optim.scheduler import param_scheduler as _param_scheduler
 from mmengine.runner import Runner
@@ -54,6 +63,7 @@ PRIVATE_NAMES = (
     (EMAHook, '_swap_ema_parameters'),
     (CheckpointHook, '_save_best_checkpoint'),
     (CheckpointHook, '_save_checkpoint_with_step'),
+    (Config, '_get_cfg_path'),
 )
 # attributes a Runner instance sets in __init__ (checked on instances)
 RUNNER_ATTRIBUTES = ('_resume', '_load_from', '_has_loaded', '_train_loop',
@@ -69,7 +79,7 @@ def check_upstream() -> None:
             f'mlic relies on mmengine internals that mmengine '
             f'{mmengine.__version__} does not have: {", ".join(missing)}. '
             'Install the mmengine version of requirements/runtime.txt, or '
-            'update mlic/engine/upstream.py.')
+            'update mlic/upstream.py.')
 
 
 def check_runner_attributes(runner: Runner) -> None:
@@ -77,7 +87,7 @@ def check_runner_attributes(runner: Runner) -> None:
     if missing:
         raise UpstreamChanged(
             f'mmengine {mmengine.__version__}: Runner instances have no '
-            f'{missing}; mlic/engine/upstream.py needs an update.')
+            f'{missing}; mlic/upstream.py needs an update.')
 
 
 def parse_losses(losses: dict, prefix: str) -> dict:
@@ -118,6 +128,49 @@ def built_loop(runner: Runner, stage: str):
     from mmengine.runner import BaseLoop
     loop = getattr(runner, f'_{stage}_loop', None)
     return loop if isinstance(loop, BaseLoop) else None
+
+
+PACKAGE_SCOPE = 'mlic::'
+
+
+def package_configs_dir() -> str:
+    """The configs shipped with the installed mlic: ``mlic/.mim/configs`` in
+    a wheel, the repository's ``configs/`` in a source checkout (``pip
+    install -e .``)."""
+    here = osp.dirname(osp.abspath(__file__))
+    for folder in (osp.join(here, '.mim', 'configs'),
+                   osp.join(osp.dirname(here), 'configs')):
+        if osp.isdir(folder):
+            return folder
+    raise FileNotFoundError(
+        'the installed mlic has no configs (neither mlic/.mim/configs nor a '
+        'configs/ folder beside the package); reinstall it from a source '
+        'checkout or a wheel built by its setup.py')
+
+
+@contextlib.contextmanager
+def package_config_paths():
+    """While active, ``_base_ = ['mlic::q2l_irpe/shapes_demo.py']`` resolves
+    to the installed package's configs (:func:`package_configs_dir`).
+    Other ``pkg::`` paths keep mmengine's lookup."""
+    original = Config.__dict__['_get_cfg_path']
+
+    def get_cfg_path(cfg_path, filename):
+        if cfg_path.startswith(PACKAGE_SCOPE):
+            rel = cfg_path[len(PACKAGE_SCOPE):]
+            path = osp.join(package_configs_dir(), rel)
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'{filename}: _base_ {cfg_path!r} names no config of the '
+                    f'installed mlic ({path} does not exist)')
+            return path, None
+        return original.__func__(cfg_path, filename)
+
+    Config._get_cfg_path = staticmethod(get_cfg_path)
+    try:
+        yield
+    finally:
+        Config._get_cfg_path = original
 
 
 def runner_is_resuming(runner) -> bool:
