@@ -14,7 +14,14 @@ the deployment side.
     import onnxruntime as ort
     session = ort.InferenceSession('model.onnx')
     scores = session.run(['scores'], {'images': batch_rgb_float32})[0]
+
+The model carries what a deployment needs besides the graph, in its
+metadata (``metadata_props``, JSON values under ``mlic.*`` keys:
+:func:`deployment_metadata`): the class names, the thresholds, the input
+size and the test pipeline's resize rule. ``tools/deployment/
+onnx_infer.py`` reads them with onnxruntime, numpy and Pillow only.
 """
+import json
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,6 +81,69 @@ def export_onnx(model: ScoresModel, path: str, shape: Tuple[int, int],
                           output_names=['scores'], dynamic_axes=axes,
                           opset_version=opset, dynamo=False)
     return path
+
+
+META_PREFIX = 'mlic.'
+
+
+def resize_rule(pipeline) -> dict:
+    """The first ``Resize`` of a test pipeline config as metadata: its
+    size (H, W), interpolation and keep_ratio."""
+    for step in pipeline or []:
+        if step.get('type') in ('Resize', 'mmpretrain.Resize'):
+            if step.get('keep_ratio', False):
+                raise ValueError(
+                    'the test pipeline resizes with keep_ratio=True: an '
+                    'exported graph takes one fixed size; export a config '
+                    'whose test Resize squashes to its scale')
+            return dict(type='Resize',
+                        interpolation=step.get('interpolation', 'bilinear'),
+                        keep_ratio=False)
+    raise ValueError('no Resize in the test pipeline')
+
+
+def deployment_metadata(classes, thresholds, shape, pipeline,
+                        mean, std) -> dict:
+    """The ``mlic.*`` metadata of an exported model (module docstring)."""
+    from mlic.version import __version__
+    return {
+        'classes': [str(c) for c in classes],
+        'thresholds': [float(t) for t in np.broadcast_to(
+            np.asarray(thresholds, dtype=np.float64), (len(classes), ))],
+        'input_size': [int(shape[0]), int(shape[1])],
+        'resize': resize_rule(pipeline),
+        'input': 'images: float32 N x 3 x H x W, RGB, 0-255 (resized, '
+                 'not normalised); output scores: N x C probabilities',
+        'mean': [float(m) for m in mean],
+        'std': [float(s) for s in std],
+        'normalisation_in_graph': True,
+        'mlic_version': __version__,
+    }
+
+
+def write_metadata(path: str, meta: dict) -> None:
+    """Store ``meta`` in the model's ``metadata_props`` (``mlic.<key>``:
+    JSON), rewriting the file atomically."""
+    import onnx
+
+    from mlic.fileio import atomic_output
+    model = onnx.load(path)
+    kept = [p for p in model.metadata_props
+            if not p.key.startswith(META_PREFIX)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = META_PREFIX + key, json.dumps(value)
+    with atomic_output(path) as tmp:
+        onnx.save(model, tmp)
+
+
+def read_metadata(path: str) -> dict:
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    return {p.key[len(META_PREFIX):]: json.loads(p.value)
+            for p in model.metadata_props if p.key.startswith(META_PREFIX)}
 
 
 def onnx_scores(path: str, images: np.ndarray,

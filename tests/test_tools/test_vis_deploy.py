@@ -3,7 +3,9 @@ ONNX export, each run as a user runs it on a tiny trained model."""
 import csv
 import glob
 import json
+import os
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -185,3 +187,92 @@ def test_onnx_export_of_the_paper_config(tmp_path):
     report = load_tool('deployment/export_onnx').main(args)
     assert set(report) == {'random, batch 1', 'random, batch 3'}
     assert max(report.values()) <= 1e-4, report
+
+
+NO_TORCH = ('import runpy, sys\n'
+            "for name in ('torch', 'mlic', 'cv2', 'mmengine', 'mmcv'):\n"
+            '    sys.modules[name] = None  # importing it fails\n'
+            'sys.argv = sys.argv[1:]\n'
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+def _gap_thresholds(scores, classes):
+    """Per class, the middle of the widest gap between the images' scores:
+    no score sits near a threshold, so tiny resize differences cannot flip
+    a label."""
+    out = {}
+    for c, name in enumerate(classes):
+        s = np.sort(np.r_[0.0, scores[:, c], 1.0])
+        k = int(np.argmax(np.diff(s)))
+        out[name] = float((s[k] + s[k + 1]) / 2)
+    return out
+
+
+def test_onnx_model_deploys_without_pytorch(trained, tmp_path):
+    """The .onnx carries classes, thresholds, input size and resize rule;
+    onnx_infer.py (onnxruntime, numpy, Pillow; torch, mlic and OpenCV
+    unimportable) gives tools/infer.py's labels on the same images."""
+    import subprocess
+    import sys
+    from conftest import run_tool
+    from mlic.deployment import read_metadata
+    out = str(tmp_path / 'demo.onnx')
+    images = sorted(trained['dumped']['img_paths'])[:6]
+    dumped = trained['dumped']
+    rows = [dumped['img_paths'].index(p) for p in images]
+    thr = _gap_thresholds(np.asarray(dumped['scores'])[rows],
+                          dumped['classes'])
+    thr_file = tmp_path / 'thr.json'
+    thr_file.write_text(json.dumps({'thresholds': thr}))
+    load_tool('deployment/export_onnx').main(
+        [TINY_Q2L, trained['ckpt'], '--out', out, '--dynamic-batch',
+         '--thr-file', str(thr_file)])
+    meta = read_metadata(out)
+    assert meta['classes'] == dumped['classes']
+    assert meta['thresholds'] == pytest.approx(
+        [thr[c] for c in dumped['classes']])
+    assert meta['input_size'] == [32, 32]
+    assert meta['resize'] == dict(type='Resize', interpolation='bilinear',
+                                  keep_ratio=False)
+    listed = tmp_path / 'images'
+    listed.mkdir()
+    for p in images:
+        os.symlink(p, listed / osp.basename(p))
+    run_tool(['tools/infer.py', TINY_Q2L, trained['ckpt'], str(listed),
+              '--thr-file', str(thr_file), '--out',
+              str(tmp_path / 'torch.jsonl'), '--device', 'cpu'],
+             cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, '-c', NO_TORCH,
+         osp.join(REPO, 'tools', 'deployment', 'onnx_infer.py'), out,
+         str(listed), '--out', str(tmp_path / 'onnx.jsonl')],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ref = [json.loads(x) for x in open(tmp_path / 'torch.jsonl')]
+    got = [json.loads(x) for x in open(tmp_path / 'onnx.jsonl')]
+    assert [r['img_path'] for r in got] == [r['img_path'] for r in ref]
+    for a, b in zip(got, ref):
+        assert a['pred_labels'] == b['pred_labels']
+        assert a['scores'] == pytest.approx(b['scores'], abs=0.02)
+
+
+def test_the_deployment_page_runs_as_written(trained, tmp_path,
+                                             monkeypatch):
+    """Every Python block of docs/visualization_and_deployment.md, in a
+    folder holding the files it names."""
+    import re
+    text = open(osp.join(REPO, 'docs', 'visualization_and_deployment.md'),
+                encoding='utf-8').read()
+    blocks = re.findall(r'```python\n(.*?)```', text, re.S)
+    assert len(blocks) >= 2
+    (tmp_path / 'work_dirs').mkdir()
+    load_tool('deployment/export_onnx').main(
+        [TINY_Q2L, trained['ckpt'], '--out',
+         str(tmp_path / 'work_dirs' / 'demo.onnx'), '--dynamic-batch'])
+    shutil.copy(trained['dumped']['img_paths'][0], tmp_path / 'photo.jpg')
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        ns = {}
+        exec(compile(block, 'docs block', 'exec'), ns)
+    assert set(ns['labels']) <= set(ns['classes'])
+    assert len(ns['scores']) == len(ns['classes']) == 12

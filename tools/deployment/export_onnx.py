@@ -2,6 +2,12 @@
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx
         [--opset 17] [--dynamic-batch] [--shape H W] [--verify [IMAGE ...]]
+        [--thr-file thresholds.json | --thr 0.5]
+
+The model's metadata carries the class names, the thresholds (given, or the
+config's), the input size and the test pipeline's resize rule, so that
+tools/deployment/onnx_infer.py deploys it with onnxruntime, numpy and
+Pillow only.
 
 The graph: input ``images`` float32 N x 3 x H x W, RGB, 0-255; output
 ``scores`` N x C sigmoid probabilities; normalisation inside. ``--shape``
@@ -75,6 +81,11 @@ def parse_args(argv=None):
                         'inputs and these images)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries (k=v)')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--thr', type=float, help='one threshold, stored in '
+                       'the model for onnx_infer.py')
+    group.add_argument('--thr-file', help='per-class thresholds (JSON from '
+                       'calibrate_thresholds.py), stored in the model')
     args = parser.parse_args(argv)
     if not MIN_OPSET <= args.opset <= MAX_OPSET:
         parser.error(f'--opset {args.opset}: this model exports at opsets '
@@ -90,7 +101,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mlic.apis import MultiLabelInferencer
-    from mlic.deployment import export_onnx, scores_model
+    from mlic.deployment import (deployment_metadata, export_onnx,
+                                 scores_model, write_metadata)
     from mlic.fileio import check_output_path
     from mlic.utils import load_config
     check_output_path(args.out, '--out')
@@ -98,10 +110,17 @@ def main(argv=None):
     shape = tuple(args.shape) if args.shape else test_size(cfg)
     if args.shape and args.verify:
         set_test_size(cfg, shape)
-    infer = MultiLabelInferencer(cfg, args.checkpoint, device='cpu')
+    thresholds = args.thr_file if args.thr_file else args.thr
+    infer = MultiLabelInferencer(cfg, args.checkpoint, device='cpu',
+                                 thresholds=thresholds)
     model = scores_model(infer.model)
     check_shape(model, shape)
+    meta = deployment_metadata(
+        infer.classes, infer.thresholds, shape,
+        cfg.test_dataloader.dataset.pipeline, model.mean.view(-1).tolist(),
+        model.std.view(-1).tolist())
     export_onnx(model, args.out, shape, args.opset, args.dynamic_batch)
+    write_metadata(args.out, meta)
     print(f'exported {args.out}: images N x 3 x {shape[0]} x {shape[1]} '
           f'(RGB, 0-255) -> scores N x {infer.num_classes}'
           + (' (dynamic N)' if args.dynamic_batch else ''))
