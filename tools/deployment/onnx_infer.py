@@ -85,7 +85,8 @@ def _resize_axis(img, out_size, axis, interpolation):
         return img
     moved = np.moveaxis(img, axis, 0)
     if interpolation == 'nearest':
-        idx = np.minimum(np.floor(np.arange(out_size) * in_size / out_size)
+        # dst * (src / dst), as OpenCV computes it (not dst * src / dst)
+        idx = np.minimum(np.floor(np.arange(out_size) * (in_size / out_size))
                          .astype(np.int64), in_size - 1)
         out = moved[idx]
     elif interpolation == 'area' and out_size < in_size:
