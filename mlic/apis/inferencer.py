@@ -205,7 +205,8 @@ class MultiLabelInferencer:
             raise ValueError('the test pipeline must start with an image '
                              'loading step (LoadImageChecked)')
         build = [TRANSFORMS.build(s) for s in steps]
-        return dict(path=Compose(build), array=Compose(build[1:]))
+        return dict(path=Compose(build), array=Compose(build[1:]),
+                    load=build[0])
 
     def refold(self) -> None:
         """Drop the folded copy; the next batch folds ``self.model``
@@ -323,12 +324,14 @@ class MultiLabelInferencer:
     def attention(self, item, layer: int = -1) -> dict:
         """One image's scores and the decoder's cross-attention maps.
 
-        Returns ``image`` (the network's input as an RGB uint8 array, after
-        the test pipeline's resize), ``scores`` ((C,) probabilities) and
-        ``maps`` ((C, H', W'): layer ``layer``'s attention of every label
-        query over the feature map, averaged over heads; each sums to 1).
-        The maps come from the head's own forward
-        (``QueryDecoderHead.attention_maps``).
+        Returns ``original`` (the image as read, RGB uint8, its own size),
+        ``image`` (the network's input, RGB uint8, after the test
+        pipeline's resize), ``scores`` ((C,) probabilities) and ``maps``
+        ((C, H', W'): layer ``layer``'s attention of every label query over
+        the feature map, averaged over heads; each sums to 1). The maps
+        come from the head's own forward (``QueryDecoderHead.
+        attention_maps``); with grouped queries each class has its
+        group's map.
         """
         from mmengine.dataset import pseudo_collate
         head = self.model.head
@@ -336,8 +339,14 @@ class MultiLabelInferencer:
             raise TypeError(f'{type(head).__name__} has no attention maps '
                             '(a label-query head such as QueryDecoderHead '
                             'has)')
-        prepared = self._prepare(expand_inputs(item, self.channel_order)[0],
-                                 0)
+        item = expand_inputs(item, self.channel_order)[0]
+        if not isinstance(item, np.ndarray):  # read it once, keep it
+            item = self._pipelines['load'](dict(img_path=item))['img']
+            if getattr(self._pipelines['load'], 'channel_order',
+                       'bgr') == 'rgb':
+                item = np.ascontiguousarray(item[..., ::-1])
+        original = np.ascontiguousarray(item[..., ::-1])  # BGR -> RGB
+        prepared = self._prepare(item, 0)
         packed = prepared['inputs'].clone()
         data = self.model.data_preprocessor(pseudo_collate([prepared]),
                                             False)
@@ -349,7 +358,7 @@ class MultiLabelInferencer:
             raise ValueError(f'layer={layer}: the decoder has {len(maps)} '
                              'layers')
         image = packed.permute(1, 2, 0).cpu().numpy()[..., ::-1]  # BGR->RGB
-        return dict(image=np.ascontiguousarray(image),
+        return dict(original=original, image=np.ascontiguousarray(image),
                     scores=scores.float().cpu().numpy(),
                     maps=maps[layer][0].float().cpu().numpy())
 

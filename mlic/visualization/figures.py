@@ -39,33 +39,62 @@ def write_csv(path: str, header: Sequence[str], rows) -> str:
 
 # -- attention ---------------------------------------------------------------
 
-def upsample_map(attn: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A (h, w) map resized bilinearly to (height, width), scaled to [0, 1]."""
+def upsample_map(attn: np.ndarray, height: int, width: int,
+                 normalise: bool = True) -> np.ndarray:
+    """A (h, w) map resized bilinearly to (height, width); scaled to [0, 1]
+    unless ``normalise=False``."""
     import cv2
     up = cv2.resize(attn.astype(np.float32), (width, height),
                     interpolation=cv2.INTER_LINEAR)
+    if not normalise:
+        return up
     lo, hi = float(up.min()), float(up.max())
     return (up - lo) / (hi - lo) if hi > lo else np.zeros_like(up)
 
 
 def attention_figure(image_rgb: np.ndarray, maps: Sequence[np.ndarray],
-                     titles: Sequence[str], path: str,
-                     panel: float = 2.6, alpha: float = 0.5) -> str:
-    """The input and one overlay per label map, in a row; saved as PNG."""
+                     labels: Sequence[dict], path: str,
+                     layer_title: str = '', panel: float = 2.8,
+                     alpha: float = 0.55) -> str:
+    """The image and one overlay per label, in a row; saved as PNG.
+
+    ``image_rgb`` is the original image (its aspect ratio is kept: each
+    map, computed on the squashed network input, is stretched back over
+    it). ``labels``: one dict per map with ``name``, ``score``,
+    ``predicted`` (above its threshold) and ``truth`` (True / False /
+    None when unknown). A map is shown as attention x cells (1 = uniform
+    over the feature map) with its colour bar.
+    """
     h, w = image_rgb.shape[:2]
     n = len(maps) + 1
-    fig = _figure(panel * n, panel + 0.4)
+    aspect = min(max(w / max(h, 1), 0.5), 2.0)
+    fig = _figure(panel * aspect * n + 0.7 * len(maps), panel + 0.9)
     ax = fig.add_subplot(1, n, 1)
     ax.imshow(image_rgb)
-    ax.set_title('input', fontsize=9)
+    ax.set_title('image', fontsize=9)
     ax.axis('off')
-    for k, (attn, title) in enumerate(zip(maps, titles), start=2):
+    for k, (attn, info) in enumerate(zip(maps, labels), start=2):
         ax = fig.add_subplot(1, n, k)
         ax.imshow(image_rgb)
-        ax.imshow(upsample_map(attn, h, w), cmap='jet', alpha=alpha,
-                  vmin=0.0, vmax=1.0)
-        ax.set_title(title, fontsize=9)
+        cells = attn.size
+        up = upsample_map(attn, h, w, normalise=False) * cells
+        im = ax.imshow(up, cmap='jet', alpha=alpha, vmin=0.0,
+                       vmax=max(float(up.max()), 1.0))
+        mark = 'predicted' if info.get('predicted') else 'not predicted'
+        truth = info.get('truth')
+        truth_text = '' if truth is None else (
+            ', in truth' if truth else ', not in truth')
+        colour = '#1b7837' if info.get('predicted') == bool(truth) or \
+            truth is None and info.get('predicted') else '#b2182b'
+        ax.set_title(f'{info["name"]} {info["score"]:.2f}\n{mark}'
+                     f'{truth_text}', fontsize=8, color=colour)
         ax.axis('off')
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        bar.ax.tick_params(labelsize=6)
+        if k == n:
+            bar.set_label('attention x cells (1 = uniform)', fontsize=6)
+    if layer_title:
+        fig.suptitle(layer_title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -100,23 +129,36 @@ def interpolated_pr(recall, precision, points: int = 101):
 
 
 def ap_bar_figure(classes: Sequence[str], ap: np.ndarray, m_ap: float,
-                  path: str) -> str:
-    """Per-class AP (percent), sorted high to low, with the mAP line."""
+                  path: str, limit: int = 40) -> str:
+    """Per-class AP (percent), sorted high to low, as horizontal bars (the
+    class names readable), with the mAP line; the AP axis spans the data.
+    More than ``limit`` classes: the best and the worst ``limit // 2``."""
     keep = ~np.isnan(ap)
     names = [c for c, k in zip(classes, keep) if k]
     values = ap[keep]
-    order = np.argsort(-values, kind='stable')
+    order = list(np.argsort(-values, kind='stable'))
+    cut = len(order) > limit
+    if cut:
+        order = order[:limit // 2] + order[-(limit // 2):]
     n = len(order)
-    fig = _figure(max(6.0, 0.22 * n + 1.5), 4.0)
+    fig = _figure(6.5, max(3.0, 0.22 * n + 1.4))
     ax = fig.add_subplot(1, 1, 1)
-    ax.bar(np.arange(n), values[order], color='#4C72B0')
-    ax.axhline(m_ap, color='#C44E52', linestyle='--', label=f'mAP {m_ap:.2f}')
-    ax.set_xticks(np.arange(n))
-    ax.set_xticklabels([names[i] for i in order], rotation=90, fontsize=7)
-    ax.set_ylabel('AP (%)')
-    ax.set_ylim(0, 100)
-    ax.legend(loc='lower left')
-    ax.set_title('Average precision per class')
+    y = np.arange(n)
+    ax.barh(y, values[order], color='#4C72B0')
+    ax.axvline(m_ap, color='#C44E52', linestyle='--',
+               label=f'mAP {m_ap:.2f}')
+    ax.set_yticks(y)
+    ax.set_yticklabels([names[i] for i in order], fontsize=8)
+    ax.invert_yaxis()
+    for yy, v in zip(y, values[order]):
+        ax.text(v, yy, f' {v:.1f}', va='center', fontsize=7)
+    lo = max(0.0, float(np.floor((values.min() - 5) / 5) * 5)) \
+        if values.size else 0.0
+    ax.set_xlim(lo, 102)
+    ax.set_xlabel('AP (%)')
+    ax.legend(loc='lower right', fontsize=8)
+    ax.set_title('Average precision per class' + (
+        f' (best and worst {limit // 2} of {len(values)})' if cut else ''))
     fig.tight_layout()
     return _save(fig, path)
 
@@ -144,7 +186,11 @@ def pr_figure(curves: Dict[str, tuple], ap: Dict[str, float], path: str,
     return _save(fig, path)
 
 
-def histogram_figure(edges, pos_counts, neg_counts, path: str) -> str:
+def histogram_figure(edges, pos_counts, neg_counts, path: str,
+                     thresholds=None) -> str:
+    """Scores of positive and negative labels; ``thresholds`` (one number,
+    or one per class) are drawn: a line for one, the range and median of
+    per-class ones."""
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     centers = (edges[:-1] + edges[1:]) / 2
@@ -155,9 +201,20 @@ def histogram_figure(edges, pos_counts, neg_counts, path: str) -> str:
     ax.bar(centers, pos_counts / total_pos, width=width, alpha=0.6,
            label=f'positives ({int(pos_counts.sum())})', color='#55A868')
     ax.set_yscale('log')
+    if thresholds is not None:
+        thr = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+        if thr.size == 1 or np.ptp(thr) == 0:
+            ax.axvline(float(thr[0]), color='k', linestyle='--',
+                       label=f'threshold {float(thr[0]):.2f}')
+        else:
+            ax.axvspan(float(thr.min()), float(thr.max()), color='0.5',
+                       alpha=0.15, label=f'per-class thresholds '
+                       f'{thr.min():.2f}-{thr.max():.2f}')
+            ax.axvline(float(np.median(thr)), color='k', linestyle='--',
+                       label=f'median threshold {np.median(thr):.2f}')
     ax.set_xlabel('score')
     ax.set_ylabel('fraction of entries')
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.set_title('Scores of positive and negative labels')
     fig.tight_layout()
     return _save(fig, path)
@@ -166,23 +223,49 @@ def histogram_figure(edges, pos_counts, neg_counts, path: str) -> str:
 # -- label statistics -----------------------------------------------------------
 
 def heatmap_figure(matrices: Dict[str, np.ndarray], classes: Sequence[str],
-                   path: str, title: str = 'P(column | row)') -> str:
-    """One or more C x C matrices side by side (values in [0, 1])."""
+                   path: str, title: str = 'P(column | row)',
+                   annotate_up_to: int = 30) -> str:
+    """C x C matrices side by side. The diagonal (always 1 for P(j | i)) is
+    masked so that the colour scale shows the off-diagonal values; with at
+    most ``annotate_up_to`` classes each cell shows its value."""
     n, c = len(matrices), len(classes)
-    side = max(4.0, 0.18 * c + 2.0)
+    side = max(4.5, 0.32 * c + 2.5) if c <= annotate_up_to else \
+        max(4.5, 0.14 * c + 2.5)
     fig = _figure(side * n, side)
+    off = ~np.eye(c, dtype=bool)
+    top = max([float(m[off].max()) for m in matrices.values()
+               if m.size and off.any()] + [1e-6])
     for k, (name, mat) in enumerate(matrices.items(), start=1):
         ax = fig.add_subplot(1, n, k)
-        im = ax.imshow(mat, vmin=0.0, vmax=1.0, cmap='viridis')
+        shown = np.ma.masked_array(mat, mask=~off)
+        cmap = _cmap('viridis')
+        cmap.set_bad('0.85')
+        im = ax.imshow(shown, vmin=0.0, vmax=top, cmap=cmap)
         ax.set_xticks(np.arange(c))
         ax.set_yticks(np.arange(c))
-        fontsize = 7 if c <= 30 else 4
+        fontsize = 8 if c <= annotate_up_to else max(3, 9 - c // 15)
         ax.set_xticklabels(classes, rotation=90, fontsize=fontsize)
         ax.set_yticklabels(classes, fontsize=fontsize)
-        ax.set_title(f'{name}: {title}', fontsize=9)
+        if c <= annotate_up_to:
+            for i in range(c):
+                for j in range(c):
+                    if i == j:
+                        continue
+                    v = mat[i, j]
+                    ax.text(j, i, f'{v:.2f}'[1:] if 0 < v < 1 else
+                            f'{v:.0f}', ha='center', va='center',
+                            fontsize=6, color='w' if v < 0.6 * top else 'k')
+        ax.set_title(f'{name}: {title} (diagonal masked)', fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _cmap(name):
+    import copy
+
+    import matplotlib
+    return copy.copy(matplotlib.colormaps[name])
 
 
 def bar_figure(labels: Sequence[str], values, path: str, ylabel: str,

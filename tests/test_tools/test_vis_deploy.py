@@ -47,18 +47,26 @@ def _png(path):
 def test_attention_maps(trained, tmp_path):
     images = trained['dumped']['img_paths'][:2]
     out = tmp_path / 'att'
-    written = load_tool('visualization/vis_attention').main(
-        [TINY_Q2L, trained['ckpt']] + images + ['--out-dir', str(out),
-                                                '--topk', '3'])
+    tool = load_tool('visualization/vis_attention')
+    written = tool.main([TINY_Q2L, trained['ckpt']] + images + [
+        '--out-dir', str(out), '--topk', '3', '--gt-split', 'val'])
     assert len(written) == 2
     assert sorted(osp.basename(p) for p in glob.glob(str(out / '*.png'))) \
         == sorted(osp.splitext(osp.basename(p))[0] + '.png' for p in images)
-    # input + 3 panels of 2.6 in at 100 dpi, 3.0 in high
-    assert _png(written[0]).shape[:2] == (300, 1040)
-    named = load_tool('visualization/vis_attention').main(
+    # the image (square here) + 3 panels of 2.8 in at 100 dpi and their
+    # colour bars, 3.7 in high
+    assert _png(written[0]).shape[:2] == (370, 1330)
+    named = tool.main(
         [TINY_Q2L, trained['ckpt'], images[0], '--out-dir', str(out / 'n'),
          '--labels', 'circle', 'star'])
-    assert _png(named[0]).shape[:2] == (300, 780)
+    assert _png(named[0]).shape[:2] == (370, 980)
+    # the ground truth of --gt-split: the images' own labels
+    from mlic.utils import load_config
+    truth = tool.ground_truth(load_config(TINY_Q2L), 'val')
+    row = trained['dumped']['img_paths'].index(images[0])
+    assert truth[osp.abspath(images[0])] == {
+        c for c, t in zip(trained['dumped']['classes'],
+                          trained['dumped']['targets'][row]) if t == 1}
     # the maps are the head's own: one distribution per label query
     from mlic.apis import MultiLabelInferencer
     infer = MultiLabelInferencer(TINY_Q2L, trained['ckpt'], device='cpu')
@@ -69,6 +77,9 @@ def test_attention_maps(trained, tmp_path):
     np.testing.assert_allclose(att['scores'],
                                trained['dumped']['scores'][row], atol=1e-5)
     assert att['image'].shape == (32, 32, 3)
+    # the original image, at its own size, is what the figure shows
+    np.testing.assert_array_equal(att['original'],
+                                  cv2.imread(images[0])[..., ::-1])
     with pytest.raises(ValueError, match='layer=5'):
         infer.attention(images[0], layer=5)
 

@@ -17,37 +17,15 @@ import os.path as osp
 import numpy as np
 from mmengine.config import DictAction
 
+from mlic.datasets.split_labels import SPLITS, label_matrix, split_labels
 from mlic.visualization import (bar_figure, cooccurrence, heatmap_figure,
                                 write_csv)
-
-SPLITS = dict(train='train_dataloader', val='val_dataloader',
-              test='test_dataloader')
 
 
 def dataset_labels(cfg, split):
     """(classes, (N, C) {0,1} positives) of a config's dataset."""
-    import copy
-
-    from mlic.registry import DATASETS
-    from mlic.utils import register_all_modules
-    register_all_modules()
-    loader = cfg.get(SPLITS[split], None)
-    if not loader:
-        raise KeyError(f'the config has no {SPLITS[split]} (--split {split})')
-    ds_cfg = copy.deepcopy(loader['dataset'])
-
-    def strip(c):  # labels only: no image is read
-        c['pipeline'] = []
-        for sub in c.get('datasets', []) or []:
-            strip(sub)
-    strip(ds_cfg)
-    dataset = DATASETS.build(ds_cfg)
-    classes = list(dataset.metainfo['classes'])
-    labels = np.zeros((len(dataset), len(classes)), dtype=np.int64)
-    for i in range(len(dataset)):
-        gt = dataset.get_data_info(i).get('gt_label', [])
-        labels[i, np.asarray(gt, dtype=np.int64)] = 1
-    return classes, labels
+    classes, items = split_labels(cfg, split)
+    return classes, label_matrix(items, len(classes))
 
 
 def label_stats(classes, labels, out_dir, pred_labels=None):

@@ -11,21 +11,24 @@ Writes, with the numbers behind each picture:
                                          class; grey: all, colour: best and
                                          worst --highlight classes)
   score_hist.png   + score_hist.csv     (scores of positive vs negative
-                                         labels, --bins bins in [0, 1])
+                                         labels, --bins bins in [0, 1], the
+                                         threshold(s) drawn: --thr /
+                                         --thr-file)
 """
 import argparse
 import os.path as osp
 
 import numpy as np
 
-from mlic.evaluation import average_precision, load_predictions
+from mlic.evaluation import (average_precision, load_predictions,
+                             resolve_thresholds)
 from mlic.fileio import check_output_dir
 from mlic.visualization import (ap_bar_figure, histogram_figure,
                                 interpolated_pr, pr_curve, pr_figure,
                                 write_csv)
 
 
-def plot_results(data, out_dir, highlight=3, bins=50):
+def plot_results(data, out_dir, highlight=3, bins=50, thresholds=0.5):
     scores = np.asarray(data['scores'], dtype=np.float64)
     targets = np.asarray(data['targets'])
     classes = list(data['classes'])
@@ -64,7 +67,8 @@ def plot_results(data, out_dir, highlight=3, bins=50):
                             for lo, hi, p, n in zip(edges[:-1], edges[1:],
                                                     pos, neg)]))
     files.append(histogram_figure(edges, pos, neg,
-                                  osp.join(out_dir, 'score_hist.png')))
+                                  osp.join(out_dir, 'score_hist.png'),
+                                  thresholds=thresholds))
     return dict(files=files, mAP=m_ap, AP=ap)
 
 
@@ -75,10 +79,19 @@ def main(argv=None):
     parser.add_argument('--highlight', type=int, default=3,
                         help='best and worst classes drawn in colour')
     parser.add_argument('--bins', type=int, default=50)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--thr', type=float, default=0.5,
+                       help='threshold drawn on the score histogram')
+    group.add_argument('--thr-file', help='per-class thresholds (JSON): '
+                       'their range and median are drawn')
     args = parser.parse_args(argv)
     check_output_dir(args.out_dir, '--out-dir')
-    result = plot_results(load_predictions(args.preds), args.out_dir,
-                          args.highlight, args.bins)
+    data = load_predictions(args.preds)
+    thresholds = resolve_thresholds(
+        args.thr_file if args.thr_file else args.thr, data['classes'],
+        len(data['classes']))
+    result = plot_results(data, args.out_dir, args.highlight, args.bins,
+                          thresholds)
     print(f'mAP {result["mAP"]:.2f}; wrote ' + ', '.join(
         osp.basename(f) for f in result['files']) + f' to {args.out_dir}')
     return result

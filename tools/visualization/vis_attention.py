@@ -2,13 +2,18 @@
 
     python tools/visualization/vis_attention.py CONFIG CHECKPOINT IMAGE ... \
         --out-dir DIR [--topk 5] [--layer -1] [--labels NAME ...]
+        [--thr-file F | --thr 0.5] [--gt-split val]
 
 One PNG per image (DIR/<image name>.png; images of the same name from
 different folders keep their relative folders under DIR, and the file
-extension is kept when two differ only in it): the network's input and, for each
-of the top-k labels by score (or the named ones), the attention of that
-label's query over the feature map (upsampled, overlaid), titled with the
-label and its score. The maps are the head's own (attention_maps).
+extension is kept when two differ only in it): the image in its own aspect
+ratio and, for each of the top-k labels by score (or the named ones), the
+attention of that label's query over the feature map, stretched back over
+the image, with a colour bar (attention x cells: 1 = uniform). Each panel
+says whether the label passes its threshold and, with ``--gt-split``
+(images of that split of the config's dataset), whether it is in the
+ground truth; the title names the decoder layer. The maps are the head's
+own (``attention_maps``).
 """
 import argparse
 import os.path as osp
@@ -33,13 +38,29 @@ def parse_args(argv=None):
     parser.add_argument('--labels', nargs='+',
                         help='show these labels instead of the top-k')
     parser.add_argument('--device', default=None)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--thr', type=float, help='threshold for "predicted"')
+    group.add_argument('--thr-file', help='per-class thresholds (JSON)')
+    parser.add_argument('--gt-split', choices=['train', 'val', 'test'],
+                        help='mark the ground truth of images that belong to '
+                        'this split of the config\'s dataset')
     return parser.parse_args(argv)
+
+
+def ground_truth(cfg, split):
+    """{absolute image path: set of class names} of a dataset split."""
+    from mlic.datasets.split_labels import split_labels
+    classes, items = split_labels(cfg, split)
+    return {osp.abspath(path): {classes[k] for k in labels}
+            for path, labels in items}
 
 
 def main(argv=None):
     args = parse_args(argv)
+    thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
-                                 device=args.device)
+                                 device=args.device, thresholds=thresholds)
+    truth = ground_truth(infer.cfg, args.gt_split) if args.gt_split else {}
     if args.labels:
         unknown = [n for n in args.labels if n not in infer.classes]
         if unknown:
@@ -65,12 +86,21 @@ def main(argv=None):
         else:
             k = min(args.topk, len(infer.classes))
             chosen = list(np.argsort(-out['scores'], kind='stable')[:k])
-        titles = [f'{infer.classes[c]} {out["scores"][c]:.2f}'
+        gt = truth.get(osp.abspath(path)) if isinstance(path, str) else None
+        labels = [dict(name=infer.classes[c], score=float(out['scores'][c]),
+                       predicted=bool(out['scores'][c] >=
+                                      infer.thresholds[c]),
+                       truth=None if gt is None else infer.classes[c] in gt)
                   for c in chosen]
+        layer = args.layer % layers if layers else args.layer
+        title = (f'decoder layer {layer + 1} of {layers}: each label\'s '
+                 'cross-attention (mean over heads)')
         written.append(attention_figure(
-            out['image'], [out['maps'][c] for c in chosen], titles,
-            osp.join(args.out_dir, names[path])))
-        print(f'{path}: {", ".join(titles)} -> {written[-1]}')
+            out['original'], [out['maps'][c] for c in chosen], labels,
+            osp.join(args.out_dir, names[path]), layer_title=title))
+        print(f'{path}: ' + ', '.join(
+            f'{d["name"]} {d["score"]:.2f}' for d in labels)
+            + f' -> {written[-1]}')
     print(f'{len(written)} figures written to {args.out_dir}, '
           f'{len(skipped)} images skipped')
     if not written:
