@@ -11,6 +11,13 @@ maximises that class's F1 on a labelled set (validation scores from
 * ties in F1 go to the **highest** threshold (fewest positive predictions);
 * a class without positives in the set (no F1 to maximise) keeps the
   default threshold, and is listed in ``no_positives``;
+* a class with fewer than ``min_positives`` positives keeps the default
+  too (listed in ``too_few``): a threshold fitted to two or three images
+  is mostly noise - on 60 validation images the demo's calibrated 0.97
+  dropped a true label at 0.94 on a new photo;
+* ``prior`` (optional) shrinks each fitted threshold toward the default
+  as a pseudo-count: ``(n t + prior * default) / (n + prior)`` for a class
+  with n positives, so rare classes move less than frequent ones;
 * ignored entries (target -1) take no part.
 
 Threshold files are JSON: ``{"thresholds": {"cat": 0.31, ...}, ...}`` as
@@ -113,14 +120,19 @@ def _best_f1_threshold(scores, targets, default):
 
 
 def calibrate_thresholds(scores, targets, default: float = 0.5,
-                         criterion: str = 'f1') -> dict:
+                         criterion: str = 'f1', min_positives: int = 1,
+                         prior: float = 0.0) -> dict:
     """Per-class F1-optimal thresholds (see the module docstring).
 
-    Returns ``dict(thresholds=(C,) array, f1=(C,) array (nan without
-    positives), no_positives=[class indices])``.
+    Returns ``dict(thresholds=(C,) array, f1=(C,) array (nan where the
+    default was kept), no_positives=[class indices], too_few=[class
+    indices with 1 .. min_positives - 1 positives], positives=(C,))``.
     """
     if criterion != 'f1':
         raise ValueError(f"criterion={criterion!r}: only 'f1' is offered")
+    if min_positives < 1 or prior < 0:
+        raise ValueError(f'min_positives={min_positives} must be >= 1 and '
+                         f'prior={prior} >= 0')
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets)
     if scores.shape != targets.shape or scores.ndim != 2:
@@ -128,12 +140,18 @@ def calibrate_thresholds(scores, targets, default: float = 0.5,
                          f'{targets.shape} must be the same (N, C) shape')
     thr = np.full(scores.shape[1], float(default))
     f1 = np.full(scores.shape[1], np.nan)
-    none = []
+    positives = (targets == 1).sum(axis=0)
+    none, too_few = [], []
     for c in range(scores.shape[1]):
-        t, value = _best_f1_threshold(scores[:, c], targets[:, c], default)
-        thr[c] = t
-        if value is None:
+        if positives[c] == 0:
             none.append(c)
-        else:
-            f1[c] = value
-    return dict(thresholds=thr, f1=f1, no_positives=none)
+            continue
+        if positives[c] < min_positives:
+            too_few.append(c)
+            continue
+        t, value = _best_f1_threshold(scores[:, c], targets[:, c], default)
+        n = float(positives[c])
+        thr[c] = (n * t + prior * default) / (n + prior)
+        f1[c] = value
+    return dict(thresholds=thr, f1=f1, no_positives=none, too_few=too_few,
+                positives=positives)

@@ -20,3 +20,55 @@ def test_both_layouts_and_a_byte_order_mark(tmp_path):
     path = tmp_path / 'thr.json'
     path.write_bytes(b'\xef\xbb\xbf' + json.dumps({'cat': 0.25}).encode())
     assert read_threshold_file(str(path)) == {'cat': 0.25}
+
+
+def _case(seed=0, n=400):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    # class 0 frequent, class 1 rare (3 positives), class 2 without any
+    targets = np.zeros((n, 3), np.int8)
+    targets[rng.random(n) < 0.3, 0] = 1
+    targets[[5, 17, 40], 1] = 1
+    scores = np.clip(rng.random((n, 3)) * 0.6 + 0.35 * targets, 0, 1)
+    return scores, targets
+
+
+def test_rare_classes_keep_the_default_and_prior_shrinks():
+    import numpy as np
+
+    from mlic.evaluation import calibrate_thresholds
+    scores, targets = _case()
+    free = calibrate_thresholds(scores, targets, 0.5)
+    assert free['no_positives'] == [2] and free['too_few'] == []
+    guarded = calibrate_thresholds(scores, targets, 0.5, min_positives=5)
+    assert guarded['too_few'] == [1] and guarded['thresholds'][1] == 0.5
+    assert guarded['thresholds'][0] == free['thresholds'][0]
+    n0 = targets[:, 0].sum()
+    shrunk = calibrate_thresholds(scores, targets, 0.5, prior=20)
+    expected = (n0 * free['thresholds'][0] + 20 * 0.5) / (n0 + 20)
+    assert shrunk['thresholds'][0] == pytest.approx(expected)
+    # the rare class moves far more toward the default than the frequent one
+    move = np.abs(free['thresholds'] - shrunk['thresholds'])[:2]
+    gap = np.abs(free['thresholds'] - 0.5)[:2]
+    assert move[1] / gap[1] > move[0] / gap[0]
+
+
+def test_the_tool_reports_a_holdout(tmp_path):
+    from conftest import load_tool
+    from mlic.evaluation import save_predictions
+    for name, seed in (('cal', 0), ('hold', 1)):
+        scores, targets = _case(seed)
+        save_predictions(str(tmp_path / f'{name}.npz'), scores, targets,
+                         ['a', 'b', 'c'])
+    out = tmp_path / 'thr.json'
+    result = load_tool('analysis_tools/calibrate_thresholds').main(
+        [str(tmp_path / 'cal.npz'), '--out', str(out), '--holdout',
+         str(tmp_path / 'hold.npz')])
+    saved = json.loads(out.read_text())
+    assert saved['too_few_positives'] == ['b']
+    assert saved['thresholds']['b'] == 0.5 and saved['min_positives'] == 5
+    assert set(saved['metrics']) == {'thr_0.5', 'calibrated',
+                                     'holdout_thr_0.5', 'holdout_calibrated'}
+    assert result['holdout_images'] == 400
+    assert saved['positives'] == {'a': int(_case(0)[1][:, 0].sum()),
+                                  'b': 3, 'c': 0}

@@ -281,7 +281,8 @@ def test_calibration_finds_the_known_thresholds(tmp_path):
                      img_ids=list(range(5)))
     out = tmp_path / 'thr.json'
     tool = load_tool('analysis_tools/calibrate_thresholds')
-    result = tool.main([str(preds), '--out', str(out)])
+    result = tool.main([str(preds), '--out', str(out),
+                        '--min-positives', '1'])
     saved = json.loads(out.read_text())
     assert saved['thresholds'] == pytest.approx(
         {'a': 0.4, 'b': 0.8, 'c': 0.5, 'd': 0.7}, abs=1e-6)
