@@ -362,3 +362,25 @@ def test_print_lr_schedule_command_line_overrides(capsys):
                        'train_cfg.max_epochs=3'])
     assert len(lrs) == 15 and max(lrs) == pytest.approx(2e-4)
     assert 'peak 2.000e-04' in capsys.readouterr().out
+
+
+def test_print_lr_schedule_takes_gpus_and_batch(capsys):
+    """8 GPUs x 16 = 128 images a step: ceil(82783 / 128) = 647 iterations
+    an epoch; --auto-scale-lr scales the peak by 128 / base batch (96)."""
+    from mmengine.config import Config
+    script = load_tool('analysis_tools/print_lr_schedule')
+    config = osp.join(REPO, 'configs', 'q2l_irpe', 'coco_r101_448.py')
+    cfg = Config.fromfile(config)
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    base_batch = cfg.auto_scale_lr.base_batch_size
+    lrs = script.main([config, '--gpus', '8', '--batch', '16',
+                       '--auto-scale-lr', '--cfg-options',
+                       'train_cfg.max_epochs=1'])
+    assert len(lrs) == math.ceil(82783 / 128)
+    assert max(lrs) == pytest.approx(base_lr * 128 / base_batch, rel=1e-4)
+    out = capsys.readouterr().out
+    assert '8 GPU(s) x batch 16 = 128 images a step' in out
+    assert f'x{128 / base_batch:g}' in out
+    lrs = script.main([config, '--gpus', '2', '--images', '1000',
+                       '--cfg-options', 'train_cfg.max_epochs=1'])
+    assert len(lrs) == math.ceil(1000 / (2 * cfg.train_dataloader.batch_size))

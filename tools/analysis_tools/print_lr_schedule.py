@@ -1,13 +1,18 @@
 """Print the learning rate a config's scheduler gives over training.
 
     python tools/analysis_tools/print_lr_schedule.py CONFIG \
+        [--gpus 8] [--batch 16] [--images 82783] [--auto-scale-lr]
         [--iters-per-epoch N] [--points 21] [--cfg-options k=v ...]
 
 Steps the config's optimizer and ``param_scheduler`` exactly as the Runner
 does (no model, no data: one dummy parameter) and prints the learning rate
 at evenly spaced points, plus the start, the peak and its position, and the
-end. ``--iters-per-epoch`` defaults to COCO train2014 at the config's total
-batch for 6 GPUs (82,783 / 96 = 863).
+end. An epoch is ceil(--images / (--gpus x --batch)) iterations (the
+batch defaults to the config's per-GPU batch, the images to COCO
+train2014's 82,783); ``--auto-scale-lr`` scales the lr as
+``tools/train.py --auto-scale-lr`` does, by gpus x batch /
+``auto_scale_lr.base_batch_size``. ``--iters-per-epoch`` overrides the
+computed length.
 """
 import argparse
 import math
@@ -58,6 +63,14 @@ def main(argv=None):
     from mmengine.config import Config, DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
+    parser.add_argument('--gpus', type=int, default=1,
+                        help='processes (GPUs) of the run')
+    parser.add_argument('--batch', type=int,
+                        help="per-GPU batch (default: the config's)")
+    parser.add_argument('--images', type=int, default=82783,
+                        help='training images (default: COCO train2014)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr as tools/train.py --auto-scale-lr')
     parser.add_argument('--iters-per-epoch', type=int)
     parser.add_argument('--points', type=int, default=21)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -67,12 +80,29 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    iters = args.iters_per_epoch or math.ceil(
-        82783 / (6 * cfg.train_dataloader.batch_size))
+    if args.gpus < 1 or (args.batch is not None and args.batch < 1):
+        parser.error('--gpus and --batch must be >= 1')
+    batch = args.batch or cfg.train_dataloader.batch_size
+    total_batch = args.gpus * batch
+    iters = args.iters_per_epoch or math.ceil(args.images / total_batch)
+    note = ''
+    if args.auto_scale_lr:
+        base = cfg.get('auto_scale_lr', {}).get('base_batch_size')
+        if not base:
+            parser.error('--auto-scale-lr: the config has no '
+                         'auto_scale_lr.base_batch_size')
+        ratio = total_batch / base
+        cfg.optim_wrapper.optimizer.lr = cfg.optim_wrapper.optimizer.lr * \
+            ratio
+        note = (f'; lr scaled x{ratio:g} (batch {total_batch} / base '
+                f'{base}) to {cfg.optim_wrapper.optimizer.lr:.3e}')
     lrs = lr_curve(cfg, iters)
     total = len(lrs)
     peak = max(range(total), key=lrs.__getitem__)
-    print(f'{args.config}: {total} iterations ({iters} per epoch)')
+    print(f'{args.config}: {args.gpus} GPU(s) x batch {batch} = '
+          f'{total_batch} images a step; {total} iterations ({iters} per '
+          f'epoch{"" if args.iters_per_epoch else f" of {args.images} images"}'
+          f'){note}')
     for k in range(args.points):
         i = min(total - 1, round(k * (total - 1) / (args.points - 1)))
         print(f'  iter {i:7d} ({100 * i / total:5.1f}%)  lr {lrs[i]:.3e}')
