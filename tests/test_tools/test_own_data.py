@@ -351,3 +351,37 @@ def test_splits_with_other_classes_are_refused_before_training(trained,
         load_tool('train').main([CONFIG, '--work-dir', str(tmp_path / 'w'),
                                  '--cfg-options'] + as_cli(opts))
     assert not (tmp_path / 'w' / 'epoch_1.pth').exists()
+
+
+def test_the_small_csv_config_trains_and_evaluates(tmp_path):
+    """The config of docs/custom_dataset.md, as printed (data_root pointed
+    at a test dataset), in the user's own folder: it inherits
+    configs/custom/csv_demo.py with 'mlic::', downloads nothing, trains and
+    evaluates."""
+    import re
+    root = tmp_path / 'data' / 'my_dataset'
+    os.makedirs(root)
+    _write_dataset(str(root))
+    text = open(osp.join(REPO, 'docs', 'custom_dataset.md'),
+                encoding='utf-8').read()
+    block = [b for b in re.findall(r'```python\n(.*?)```', text, re.S)
+             if "mlic::custom/csv_demo.py" in b]
+    assert len(block) == 1
+    config = tmp_path / 'my_dataset.py'
+    config.write_text(block[0])
+    opts = {'train_cfg.max_epochs': 2}
+    for loader in ('train_dataloader', 'val_dataloader'):
+        opts.update({f'{loader}.num_workers': 0,
+                     f'{loader}.persistent_workers': False})
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # data_root = 'data/my_dataset/', as in the docs
+    try:
+        runner = load_tool('train').main(
+            [str(config), '--work-dir', 'w', '--cfg-options'] + as_cli(opts))
+        assert runner.model.head.num_classes == 3 and runner.epoch == 2
+        metrics = load_tool('test').main(
+            [str(config), 'w/epoch_2.pth', '--cfg-options'] + as_cli(opts))
+    finally:
+        os.chdir(cwd)
+    assert 0 <= metrics['mAP'] <= 100
+    assert (tmp_path / 'w' / '.mlic-train.lock').exists() is False
