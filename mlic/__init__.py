@@ -7,7 +7,7 @@ about a compiled op mlic does not use is not printed
 (``mlic/utils/upstream_imports.py`` says exactly what and why). Nothing
 else process-wide happens at import: the checkpoint allow-list, CPU
 process groups and the default scope are set up by the calls that need
-them (``mlic.utils.prepare_run``, ``mlic.utils.register_all_modules``).
+them (``mlic.engine.prepare_run``, ``mlic.utils.register_all_modules``).
 """
 from .utils.upstream_imports import import_upstream
 from .version import __version__

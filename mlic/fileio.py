@@ -18,12 +18,15 @@ import errno
 import glob
 import os
 import os.path as osp
+import pickle
 import re
 import shutil
 import socket
 import stat
 import tempfile
 from typing import Iterator, List, Optional
+
+import numpy as np
 
 TMP_PREFIX = '.tmp-'
 _TMP_PID = re.compile(r'^\.tmp-(\d+)-')
@@ -261,7 +264,6 @@ def numpy_pickle_globals() -> list:
     ``(object, 'module.name')``). numpy 2 pickles under ``numpy._core``;
     numpy 1.x files refer to ``numpy.core``; both names map to the current
     functions. Nothing here can run code: it rebuilds arrays only."""
-    import numpy as np
     try:
         multiarray = np._core.multiarray  # numpy >= 2
     except AttributeError:  # pragma: no cover - numpy 1.x
@@ -297,7 +299,6 @@ def safe_pickle_load(path: str) -> object:
     (:func:`numpy_pickle_globals`). Anything else - ``os.system``, any
     class or function - is refused before it is looked up, so nothing in
     the file runs."""
-    import pickle
     allowed = {}
     for entry in numpy_pickle_globals():
         obj, name = entry if isinstance(entry, tuple) else (

@@ -47,7 +47,7 @@ import mmengine
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.optim.scheduler import param_scheduler as _param_scheduler
-from mmengine.runner import Runner
+from mmengine.runner import BaseLoop, Runner
 from mmengine.runner import loops as _loops
 
 
@@ -125,7 +125,6 @@ def mark_runner_loaded(runner: Runner) -> None:
 def built_loop(runner: Runner, stage: str):
     """The ``stage`` ('train', 'val', 'test') loop of ``runner`` if it is
     built, else None; never builds one."""
-    from mmengine.runner import BaseLoop
     loop = getattr(runner, f'_{stage}_loop', None)
     return loop if isinstance(loop, BaseLoop) else None
 

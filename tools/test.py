@@ -15,8 +15,9 @@ from mmengine.dist import get_rank
 from mlic.evaluation import (METRIC_NAMES, paper_table, read_threshold_file,
                              save_per_class, split_per_class)
 from mlic.fileio import check_output_dir, check_output_path
-from mlic.engine import build_runner, enable_eval_amp, finish_distributed
-from mlic.utils import check_file_exists, load_config, prepare_run
+from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
+                         prepare_run)
+from mlic.utils import check_file_exists, load_config
 from mlic.utils.cli import add_run_args, finish_run_args
 
 

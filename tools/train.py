@@ -1,8 +1,9 @@
 """Train a model from a config: python tools/train.py CONFIG [options]."""
 import argparse
 
-from mlic.engine import build_runner, enable_eval_amp, finish_distributed
-from mlic.utils import check_file_exists, load_config, prepare_run
+from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
+                         prepare_run)
+from mlic.utils import check_file_exists, load_config
 from mlic.utils.cli import add_run_args, finish_run_args
 
 

@@ -5,7 +5,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # Keep the last 3 epoch checkpoints and the best one by mAP.
+    # Keep the last 3 epoch checkpoints and the best one by mAP; one
+    # training run per work dir; nothing half-written, nothing with NaN.
     checkpoint=dict(
         type='CheckpointHook',
         interval=1,
@@ -20,6 +21,8 @@ default_hooks = dict(
     # --resume stops if the config's lr schedule is not the checkpoint's
     # (another max_epochs, batch size or lr would be silently ignored).
     schedule_check=dict(type='ScheduleCheckHook'),
+    # checkpoints carry the random-number states; --resume restores them
+    random_state=dict(type='RandomStateHook'),
 )
 # Fails fast when the head's num_classes disagrees with a dataset.
 custom_hooks = [dict(type='NumClassCheckHook')]

@@ -31,8 +31,22 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
 from torch.utils.data import DataLoader, Dataset
 
+from mlic.datasets import read_class_names
+from mlic.datasets.class_order import class_order_mismatch
+from mlic.engine.checkpoint import (check_state_dict_fits, read_checkpoint,
+                                    state_dict_of)
+from mlic.engine.policy import EvalPolicy, eval_autocast
+from mlic.evaluation import check_finite_scores, resolve_thresholds
+from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
+from mlic.registry import MODELS, TRANSFORMS
+from mlic.utils import load_config, register_all_modules
+from mlic.utils.child_processes import EndWithParent
 from .inputs import (IMAGE_EXTENSIONS, ImageInputError, check_channel_order,
                      expand_inputs, list_images)
 
@@ -91,7 +105,7 @@ class MultiLabelInferencer:
             layers are folded into their convolutions (the same scores up
             to rounding, faster; made on the first batch and checked on
             its first image, as ``tools/test.py`` does). Default: the
-            config's ``test_cfg`` (True for ``MLICTestLoop``). The copy is
+            config's ``test_cfg`` (True for ``FoldedTestLoop``). The copy is
             made once: after changing ``self.model``'s weights, call
             :meth:`refold`.
         channel_order (str): the channel order of numpy array inputs,
@@ -105,13 +119,6 @@ class MultiLabelInferencer:
                  amp: Optional[bool] = None,
                  fold_bn: Optional[bool] = None,
                  channel_order: str = 'bgr'):
-        from mmengine.config import Config
-        from mmengine.logging import print_log
-
-        from mlic.engine.checkpoint import (check_state_dict_fits,
-                                            read_checkpoint, state_dict_of)
-        from mlic.registry import MODELS
-        from mlic.utils import load_config, register_all_modules
         register_all_modules()
         cfg = model if isinstance(model, Config) else load_config(model)
         self.cfg = cfg
@@ -139,14 +146,10 @@ class MultiLabelInferencer:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(device)
         self.model = net.to(self.device).eval()
-        from mlic.engine.eval_amp import config_eval_amp, eval_amp_allowed
-        if amp is None:
-            amp = config_eval_amp(cfg)
-        self.amp = eval_amp_allowed(self.device.type, amp,
-                                    lambda m: print_log(m, logger='current'))
-        from mlic.engine.loops import config_fold_bn
-        self.fold_bn = config_fold_bn(cfg) if fold_bn is None else \
-            bool(fold_bn)
+        self.policy = EvalPolicy.from_config(
+            cfg, self.device.type, amp=amp, fold_bn=fold_bn,
+            logger_print=lambda m: print_log(m, logger='current'))
+        self.amp, self.fold_bn = self.policy.amp, self.policy.fold_bn
         self._scoring_model = None
         self.num_classes = int(self.model.head.num_classes)
         self.classes = self._classes(classes, meta)
@@ -162,7 +165,6 @@ class MultiLabelInferencer:
         trained = (meta.get('dataset_meta') or {}).get('classes', None)
         if classes is not None and trained is not None and \
                 [str(c) for c in classes] != [str(c) for c in trained]:
-            from mlic.datasets.class_order import class_order_mismatch
             raise ValueError(
                 'MultiLabelInferencer: the classes given '
                 f'{class_order_mismatch(trained, classes)}; the scores '
@@ -175,7 +177,6 @@ class MultiLabelInferencer:
             classes = (dataset.get('metainfo') or {}).get(
                 'classes', None) or dataset.get('classes', None)
             if isinstance(classes, str):
-                from mlic.datasets import read_class_names
                 classes = read_class_names(classes, 'the test dataset')
         if classes is None:
             classes = [f'class_{i}' for i in range(self.num_classes)]
@@ -196,9 +197,6 @@ class MultiLabelInferencer:
         return 0.5
 
     def _build_pipelines(self):
-        from mmcv.transforms import Compose
-
-        from mlic.registry import TRANSFORMS
         steps = copy.deepcopy(
             list(self.cfg.test_dataloader.dataset.pipeline))
         if not steps or not str(steps[0].get('type', '')).startswith('Load'):
@@ -219,10 +217,6 @@ class MultiLabelInferencer:
         if not self.fold_bn:
             return self.model
         if self._scoring_model is None:
-            from mmengine.logging import print_log
-
-            from mlic.models.batchnorm_folding import \
-                fold_batchnorm_for_batch
             self._scoring_model = fold_batchnorm_for_batch(
                 self.model, data_batch,
                 lambda m: print_log(f'MultiLabelInferencer: {m}',
@@ -231,11 +225,9 @@ class MultiLabelInferencer:
 
     def _precision(self):
         """The forward's autocast (a no-op without ``amp``)."""
-        from mlic.engine.eval_amp import eval_autocast
         return eval_autocast(self.device.type, self.amp)
 
     def set_thresholds(self, thresholds) -> None:
-        from mlic.evaluation import resolve_thresholds
         thr = resolve_thresholds(thresholds, self.classes, self.num_classes)
         self.thresholds = np.broadcast_to(
             np.asarray(thr, dtype=np.float64), (self.num_classes, )).copy()
@@ -272,10 +264,6 @@ class MultiLabelInferencer:
         processes that read and transform images (0: this process); they
         end with this process, however it ends.
         """
-        from mmengine.dataset import pseudo_collate
-
-        from mlic.evaluation import check_finite_scores
-        from mlic.utils.child_processes import EndWithParent
         if batch_size < 1:
             raise ValueError(f'batch_size={batch_size} must be >= 1')
         if topk is not None and not 1 <= topk <= self.num_classes:
@@ -333,7 +321,6 @@ class MultiLabelInferencer:
         attention_maps``); with grouped queries each class has its
         group's map.
         """
-        from mmengine.dataset import pseudo_collate
         head = self.model.head
         if not hasattr(head, 'attention_maps'):
             raise TypeError(f'{type(head).__name__} has no attention maps '

@@ -19,6 +19,7 @@ import os.path as osp
 from typing import List
 
 import numpy as np
+from PIL import ImageOps
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -67,7 +68,6 @@ def as_bgr_array(item, channel_order: str = 'bgr',
     """A PIL image or a numpy array as the H x W x 3 uint8 BGR array the
     test pipeline takes (module docstring); anything else is refused."""
     if _is_pil(item):
-        from PIL import ImageOps
         rgb = np.asarray(ImageOps.exif_transpose(item).convert('RGB'))
         return np.ascontiguousarray(rgb[..., ::-1])
     check_channel_order(channel_order)

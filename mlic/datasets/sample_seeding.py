@@ -14,17 +14,25 @@ Here every sample of every epoch is transformed under its own seed,
 derived from ``(run seed, epoch, sample index, repeat)``: the augmentation
 of a sample is the same whether it is loaded in the main process or in any
 worker, persistent or not, and whether the run was resumed or not; and it
-differs between epochs. :class:`SeededIndexSampler` passes the seed along
-with each index; :class:`SeededDataset` seeds the three generators before
-the pipeline runs (and, in the main process, restores their previous state
-afterwards, so the model's own random stream - dropout - is untouched).
+differs between epochs. It is switched on in the config, by the training
+loader's sampler: ``sampler=dict(type='SeededSampler', shuffle=True)``
+(mlic's dataset configs do this; ``DefaultSampler`` switches it off).
+:class:`SeededSampler` (mmengine's ``DefaultSampler``: shuffling,
+distributed shards, epochs) hands out the seed with each index; the Runner
+then wraps the dataset in :class:`SeededDataset`, which seeds the three
+generators before the pipeline runs (and, in the main process, restores
+their previous state afterwards, so the model's own random stream -
+dropout - is untouched).
 """
 import random
 from collections import Counter
 
 import numpy as np
 import torch
+from mmengine.dataset import DefaultSampler
 from torch.utils.data import Dataset, get_worker_info
+
+from mlic.registry import DATA_SAMPLERS
 
 
 def sample_seed(base_seed: int, epoch: int, index: int, repeat: int) -> int:
@@ -34,34 +42,36 @@ def sample_seed(base_seed: int, epoch: int, index: int, repeat: int) -> int:
     return int(seq.generate_state(1)[0])
 
 
-class SeededIndexSampler:
-    """Wraps a sampler: yields ``(index, seed)`` for :class:`SeededDataset`.
-
-    The epoch is read from the wrapped sampler (mmengine's samplers keep it
-    in ``epoch``; ``DistSamplerSeedHook`` sets it), so the wrapper needs no
-    hook of its own. ``repeat`` counts how often an index came in this epoch
-    (samplers that pad or repeat indices).
-    """
-
-    def __init__(self, sampler, base_seed: int):
-        self.sampler = sampler
-        self.base_seed = 0 if base_seed is None else int(base_seed)
+@DATA_SAMPLERS.register_module()
+class SeededSampler(DefaultSampler):
+    """mmengine's ``DefaultSampler`` that yields ``(index, seed)``: the seed
+    of that sample in this epoch (module docstring). Arguments as
+    ``DefaultSampler`` (``shuffle``, ``seed`` - the run's, given by the
+    Runner -, ``round_up``). ``repeat`` counts how often an index came in
+    this epoch (the padding of distributed shards)."""
 
     def __iter__(self):
-        epoch = int(getattr(self.sampler, 'epoch', 0))
+        epoch = int(self.epoch)
         seen = Counter()
-        for index in self.sampler:
+        for index in super().__iter__():
             index = int(index)
-            yield index, sample_seed(self.base_seed, epoch, index,
-                                     seen[index])
+            yield index, sample_seed(self.seed, epoch, index, seen[index])
             seen[index] += 1
 
-    def __len__(self):
-        return len(self.sampler)
 
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.sampler, 'set_epoch'):
-            self.sampler.set_epoch(epoch)
+def uses_seeded_sampler(loader_cfg) -> bool:
+    """Whether a dataloader config's sampler is a :class:`SeededSampler`
+    (then its dataset must be a :class:`SeededDataset`)."""
+    sampler = loader_cfg.get('sampler') if hasattr(loader_cfg, 'get') \
+        else None
+    if isinstance(sampler, SeededSampler):
+        return True
+    if not isinstance(sampler, dict):
+        return False
+    kind = sampler.get('type')
+    if isinstance(kind, str):
+        kind = DATA_SAMPLERS.get(kind)
+    return isinstance(kind, type) and issubclass(kind, SeededSampler)
 
 
 def _get_states():
@@ -83,7 +93,7 @@ def seed_all(seed: int) -> None:
 class SeededDataset(Dataset):
     """A dataset whose items are transformed under a per-item seed.
 
-    Indexed with ``(index, seed)`` (from :class:`SeededIndexSampler`) or a
+    Indexed with ``(index, seed)`` (from :class:`SeededSampler`) or a
     plain index (then it is the wrapped dataset unchanged). Every other
     attribute (``metainfo``, ``pipeline``, ...) is the wrapped dataset's.
     """
@@ -119,19 +129,3 @@ class SeededDataset(Dataset):
         finally:
             if saved is not None:
                 _set_states(saved)
-
-
-def seed_dataloader(loader, base_seed: int):
-    """Make ``loader`` (built, not yet iterated) load seeded samples.
-
-    Swaps the batch sampler's sampler for a :class:`SeededIndexSampler`;
-    the loader's dataset must be a :class:`SeededDataset`. Returns the loader.
-    """
-    batch_sampler = getattr(loader, 'batch_sampler', None)
-    if batch_sampler is None or not hasattr(batch_sampler, 'sampler'):
-        return loader  # a custom batch sampler: left as it is
-    if not isinstance(loader.dataset, SeededDataset):
-        raise TypeError('seed_dataloader needs a SeededDataset')
-    batch_sampler.sampler = SeededIndexSampler(batch_sampler.sampler,
-                                               base_seed)
-    return loader

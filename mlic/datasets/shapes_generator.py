@@ -29,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 
+from mlic.fileio import pid_alive
+
 
 SHAPE_CLASSES = ('circle', 'ring', 'square', 'frame', 'triangle', 'diamond',
                  'bar', 'star', 'cross', 'crescent', 'heart', 'arrow')
@@ -313,7 +315,6 @@ _TMP_PREFIX = '.shapes_tmp_'
 def remove_orphaned_generations(parent: str) -> list:
     """Delete the half-written dataset folders (``.shapes_tmp_<pid>_*``)
     of generator processes that are gone (killed mid-generation)."""
-    from mlic.fileio import pid_alive
     removed = []
     try:
         names = os.listdir(parent)

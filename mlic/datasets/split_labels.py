@@ -5,14 +5,15 @@ from typing import List, Tuple
 
 import numpy as np
 
+from mlic.registry import DATASETS
+from mlic.utils import register_all_modules
+
 SPLITS = dict(train='train_dataloader', val='val_dataloader',
               test='test_dataloader')
 
 
 def build_labels_only(cfg, split: str):
     """The dataset of ``split`` built with empty pipelines."""
-    from mlic.registry import DATASETS
-    from mlic.utils import register_all_modules
     register_all_modules()
     if split not in SPLITS:
         raise KeyError(f'split {split!r}: one of {sorted(SPLITS)}')

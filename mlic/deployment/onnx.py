@@ -22,11 +22,15 @@ size and the test pipeline's resize rule. ``tools/deployment/
 onnx_infer.py`` reads them with onnxruntime, numpy and Pillow only.
 """
 import json
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+from mlic.fileio import atomic_output
+from mlic.version import __version__
 
 
 class ScoresModel(nn.Module):
@@ -71,9 +75,6 @@ def export_onnx(model: ScoresModel, path: str, shape: Tuple[int, int],
     dummy = torch.rand(batch, 3, int(shape[0]), int(shape[1])) * 255.0
     axes = {'images': {0: 'batch'}, 'scores': {0: 'batch'}} \
         if dynamic_batch else None
-    import warnings
-
-    from mlic.fileio import atomic_output
     with warnings.catch_warnings(), atomic_output(path) as tmp:
         # shape checks of the model become constants of the trace: expected
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
@@ -105,7 +106,6 @@ def resize_rule(pipeline) -> dict:
 def deployment_metadata(classes, thresholds, shape, pipeline,
                         mean, std) -> dict:
     """The ``mlic.*`` metadata of an exported model (module docstring)."""
-    from mlic.version import __version__
     return {
         'classes': [str(c) for c in classes],
         'thresholds': [float(t) for t in np.broadcast_to(
@@ -124,9 +124,7 @@ def deployment_metadata(classes, thresholds, shape, pipeline,
 def write_metadata(path: str, meta: dict) -> None:
     """Store ``meta`` in the model's ``metadata_props`` (``mlic.<key>``:
     JSON), rewriting the file atomically."""
-    import onnx
-
-    from mlic.fileio import atomic_output
+    import onnx  # optional dependency (requirements/optional.txt)
     model = onnx.load(path)
     kept = [p for p in model.metadata_props
             if not p.key.startswith(META_PREFIX)]
@@ -140,7 +138,7 @@ def write_metadata(path: str, meta: dict) -> None:
 
 
 def read_metadata(path: str) -> dict:
-    import onnx
+    import onnx  # optional dependency
     model = onnx.load(path, load_external_data=False)
     return {p.key[len(META_PREFIX):]: json.loads(p.value)
             for p in model.metadata_props if p.key.startswith(META_PREFIX)}
@@ -149,7 +147,7 @@ def read_metadata(path: str) -> dict:
 def onnx_scores(path: str, images: np.ndarray,
                 session: Optional[object] = None) -> np.ndarray:
     """Run the exported graph with onnxruntime (CPU)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional dependency
     if session is None:
         session = ort.InferenceSession(path,
                                        providers=['CPUExecutionProvider'])

@@ -5,20 +5,24 @@ from .checkpoint_allowlist import (allow_mmengine_checkpoints,
                                    mmengine_checkpoint_globals)
 from .cpu import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
                   finish_distributed, init_cpu_distributed, is_cpu_only)
-from .eval_amp import enable_eval_amp, eval_autocast
 from .hooks import (CheckpointHook, DualEMAHook, FiniteLossHook,
-                    NonFiniteLossError, NumClassCheckHook)
-from .loops import DualValLoop, MLICTestLoop, config_fold_bn
-from .runner import MLICRunner, NonFiniteWeightsError, build_runner
+                    NonFiniteLossError, NonFiniteWeightsError,
+                    NumClassCheckHook, RandomStateHook, ScheduleCheckHook)
+from .loops import DualValLoop, FoldedTestLoop
+from .policy import EvalPolicy, enable_eval_amp, eval_autocast
+from .run_setup import prepare_run, strip_training
+from .runner import MLICRunner, build_runner
 from .schedulers import OneCycleLR
 
 __all__ = [
     'CPUDistributedDataParallel', 'CPUAmpOptimWrapper', 'CheckpointError',
     'CheckpointHook', 'CheckpointMismatchError', 'DualEMAHook', 'DualValLoop',
     'FiniteLossHook', 'MLICRunner', 'NonFiniteLossError',
-    'NonFiniteWeightsError', 'NumClassCheckHook', 'OneCycleLR', 'build_runner',
+    'NonFiniteWeightsError', 'NumClassCheckHook', 'OneCycleLR',
+    'RandomStateHook', 'ScheduleCheckHook', 'build_runner',
     'find_latest_checkpoint', 'read_checkpoint', 'allow_mmengine_checkpoints',
     'mmengine_checkpoint_globals', 'finish_distributed',
     'init_cpu_distributed', 'is_cpu_only', 'check_upstream',
-    'enable_eval_amp', 'eval_autocast', 'MLICTestLoop', 'config_fold_bn'
+    'enable_eval_amp', 'eval_autocast', 'EvalPolicy', 'FoldedTestLoop',
+    'prepare_run', 'strip_training'
 ]

@@ -26,9 +26,11 @@ import zipfile
 from typing import Dict, List, Optional
 
 import torch
+from mmengine.runner import CheckpointLoader
 
 from mlic.fileio import (atomic_replace, atomic_write,  # noqa: F401
                          remove_stale_temporaries, temporary_name)
+from .checkpoint_allowlist import allow_mmengine_checkpoints
 LAST_CHECKPOINT = 'last_checkpoint'
 
 
@@ -60,11 +62,9 @@ _REFUSED = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) '
 
 def read_checkpoint(path: str, map_location='cpu') -> dict:
     """Load a checkpoint safely; one clear error for every way it fails."""
-    from .checkpoint_allowlist import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
     path = str(path)
     if not _is_local(path):
-        from mmengine.runner import CheckpointLoader
         return CheckpointLoader.load_checkpoint(path, map_location)
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')

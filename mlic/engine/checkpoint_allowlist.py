@@ -9,10 +9,15 @@ allow-lists exactly those, so that ``--resume``, ``load_from`` and
 run code, and weights-only mode is never switched off.
 """
 import functools
+import inspect
+import pickle
 
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.optim.scheduler import param_scheduler
 
 from mlic.fileio import numpy_pickle_globals
+from mlic.upstream import param_scheduler_base
 
 _ALLOWED = False
 
@@ -20,10 +25,6 @@ _ALLOWED = False
 @functools.lru_cache(maxsize=1)
 def _mmengine_classes():
     """mmengine classes whose instances or methods a checkpoint refers to."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    from mmengine.optim.scheduler import param_scheduler
-
-    from mlic.upstream import param_scheduler_base
     base = param_scheduler_base()
     schedulers = [
         obj for obj in vars(param_scheduler).values()
@@ -43,8 +44,6 @@ def checkpoint_getattr(obj, name):
     be one of the allow-listed classes and the result a function that class
     defines. Anything else is refused, so it cannot reach other objects.
     """
-    import inspect
-    import pickle
     if not any(obj is cls for cls in _mmengine_classes()):
         raise pickle.UnpicklingError(
             f'checkpoint asks for getattr on {obj!r}, which is not allowed')
@@ -73,7 +72,7 @@ def allow_mmengine_checkpoints():
     """Allow-list the globals of mmengine checkpoints for weights-only load.
 
     Idempotent. Called by :func:`mlic.engine.read_checkpoint` (every load
-    mlic makes) and by the tools' run set-up (:func:`mlic.utils.prepare_run`,
+    mlic makes) and by the tools' run set-up (:func:`mlic.engine.prepare_run`,
     for the loads mmengine makes itself). ``import mlic`` does not call it:
     it changes torch's allow-list for the whole process, which a library
     should not do behind your back. To ``torch.load`` an mmengine

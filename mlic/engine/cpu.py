@@ -1,23 +1,17 @@
-"""Running on a machine without GPUs: process group, DDP and AMP.
+"""Running on a machine without GPUs: the facts and the pieces.
 
-mmengine assumes GPUs in three places, and mlic's Runner
-(:class:`mlic.engine.MLICRunner`) replaces each, here:
+mmengine assumes GPUs in three places; mlic's run set-up
+(:mod:`mlic.engine.run_setup`) replaces each with what is here:
 
 * its distributed initialisation calls ``torch.cuda.set_device``:
-  :func:`init_cpu_distributed` creates a gloo process group first (the
-  tools' run set-up calls it), and the Runner then skips its own;
-* its DDP wrapper passes GPU ids: :func:`wrap_model_for_cpu` uses
-  :class:`CPUDistributedDataParallel` instead;
-* its ``AmpOptimWrapper`` refuses a CPU: :func:`cpu_optim_wrapper_cfg`
-  turns it into :class:`CPUAmpOptimWrapper` (bfloat16 autocast) on a CPU
-  with bf16 instructions (x86 AVX512-BF16 or AMX, :func:`cpu_has_native_bf16`)
-  and into float32 training on one without (bf16 autocast would be slower
-  than float32 there), announced in the log either way.
-
-And one that is not mmengine's assumption but a CPU's: mixed-precision
-validation and testing (``val_cfg.fp16`` / ``test_cfg.fp16``) on a CPU
-without bf16 instructions evaluates in float32, announced
-(:func:`mlic.engine.eval_amp.cpu_eval_loop_cfg`).
+  :func:`init_cpu_distributed` creates a gloo process group first, and the
+  Runner then skips its own;
+* its DDP wrapper passes GPU ids: :class:`CPUDistributedDataParallel`
+  (set as ``model_wrapper_cfg`` of a distributed CPU run);
+* its ``AmpOptimWrapper`` refuses a CPU: :class:`CPUAmpOptimWrapper`
+  (bfloat16 autocast) where the CPU has bf16 instructions
+  (:func:`cpu_has_native_bf16`); the rule that picks it is
+  :func:`mlic.engine.policy.optim_wrapper_cfg`.
 
 On a machine with GPUs none of this changes anything.
 """
@@ -89,7 +83,8 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     mmengine's Runner passes ``device_ids=[LOCAL_RANK]``, which torch's DDP
     rejects for a CPU module; here they are dropped. Everything else
     (``train_step``/``val_step`` semantics, gradient all-reduce over gloo) is
-    mmengine's. :class:`mlic.engine.MLICRunner` selects it (``wrap_model``).
+    mmengine's. The run set-up names it in ``model_wrapper_cfg`` of a
+    distributed run on a CPU-only machine.
     """
 
     def __init__(self, module, device_ids=None, output_device=None,
@@ -115,45 +110,3 @@ class CPUAmpOptimWrapper(OptimWrapper):
         with super().optim_context(model):
             with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
                 yield
-
-
-def wrap_model_for_cpu(model_wrapper_cfg, model):
-    """The DDP wrapper of ``model`` on a CPU-only machine (None: not
-    distributed, or the config names another wrapper than mmengine's)."""
-    if not is_cpu_only() or not torch_dist.is_initialized():
-        return None
-    cfg = dict(model_wrapper_cfg or {})
-    if cfg.pop('type', 'MMDistributedDataParallel') not in (
-            'MMDistributedDataParallel', 'CPUDistributedDataParallel'):
-        return None
-    cfg.pop('device_ids', None)
-    return CPUDistributedDataParallel(module=model, **cfg)
-
-
-def cpu_optim_wrapper_cfg(optim, logger_print=print):
-    """An ``AmpOptimWrapper`` config for a CPU-only machine: bfloat16
-    autocast (fp16 loss scaling has no CPU implementation). Other configs
-    (and every config on a GPU machine) come back unchanged."""
-    if not is_cpu_only() or not isinstance(optim, dict) or \
-            optim.get('type') != 'AmpOptimWrapper':
-        return optim
-    dtype = optim.get('dtype', None)
-    new = {k: v for k, v in optim.items() if k not in ('loss_scale', 'dtype')}
-    if not cpu_has_native_bf16():
-        logger_print('AMP requested on a CPU-only machine without bf16 '
-                     'instructions (AVX512-BF16 or AMX): training in float32 '
-                     '(OptimWrapper), since bf16 autocast runs slower than '
-                     'float32 there; optim_wrapper.type=CPUAmpOptimWrapper '
-                     'forces bf16 autocast.')
-        new['type'] = 'OptimWrapper'
-        return new
-    # A GPU recipe (fp16 + loss scaling) run on a CPU - tests, a laptop
-    # smoke run, the built-in demo - keeps mixed precision the only way a
-    # CPU offers it.
-    asked = '' if dtype in (None, 'bfloat16', torch.bfloat16) else (
-        f' (the config asks for dtype={dtype!r}, which needs a GPU)')
-    logger_print('AMP requested on a CPU-only machine: using bfloat16 '
-                 f'autocast (CPUAmpOptimWrapper){asked}; fp16 with loss '
-                 'scaling needs a GPU.')
-    new['type'] = 'CPUAmpOptimWrapper'
-    return new

@@ -18,7 +18,7 @@ from mlic.upstream import parse_losses, update_losses
 
 
 class FoldedEvaluation:
-    """What :class:`DualValLoop` and :class:`MLICTestLoop` share: one
+    """What :class:`DualValLoop` and :class:`FoldedTestLoop` share: one
     evaluation iteration on the pass's folded copy (mmengine's
     ``run_iter`` with the step run on that copy)."""
     fold_bn = True
@@ -106,7 +106,7 @@ class DualValLoop(FoldedEvaluation, ValLoop):
 
 
 @LOOPS.register_module()
-class MLICTestLoop(FoldedEvaluation, TestLoop):
+class FoldedTestLoop(FoldedEvaluation, TestLoop):
     """mmengine's ``TestLoop`` on a BatchNorm-folded copy of the model.
 
     Args:
@@ -130,11 +130,5 @@ class MLICTestLoop(FoldedEvaluation, TestLoop):
             self._eval_model = None
 
 
-def config_fold_bn(cfg) -> bool:
-    """Whether the config's test loop evaluates a BatchNorm-folded copy
-    (``test_cfg`` of type ``MLICTestLoop`` without ``fold_bn=False``):
-    what tools/test.py runs, and the default of the inferencer and of the
-    benchmark's inference."""
-    loop = cfg.get('test_cfg') or {}
-    return loop.get('type') == 'MLICTestLoop' and \
-        bool(loop.get('fold_bn', True))
+# The name this loop had in mlic's earlier configs, kept so that they load.
+LOOPS.register_module(name='MLICTestLoop', module=FoldedTestLoop)

@@ -21,6 +21,11 @@ import os.path as osp
 import sys
 import time
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 from mlic.fileio import hostname, pid_alive
 
 LOCK_NAME = '.mlic-train.lock'
@@ -42,6 +47,10 @@ def _describe(info: dict) -> str:
 class WorkDirLock:
     """The lock of one work dir; :meth:`acquire` / :meth:`release`, or use
     it as a context manager."""
+
+    # locks this process holds, by path: a run of this process that ended
+    # without releasing its lock (an exception in a notebook) hands it over
+    _held = {}
 
     def __init__(self, work_dir: str):
         self.work_dir = work_dir
@@ -75,6 +84,9 @@ class WorkDirLock:
     def acquire(self) -> 'WorkDirLock':
         if self._fd is not None:
             return self
+        earlier = WorkDirLock._held.get(osp.abspath(self.path))
+        if earlier is not None and earlier is not self:
+            earlier.release()
         os.makedirs(self.work_dir, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -106,6 +118,7 @@ class WorkDirLock:
             os.close(fd)
             raise
         self._fd = fd
+        WorkDirLock._held[osp.abspath(self.path)] = self
         return self
 
     def _same_file(self, fd) -> bool:
@@ -118,9 +131,7 @@ class WorkDirLock:
     def _flock(fd):
         """True: locked; False: held by another process; None: this
         filesystem has no flock."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
+        if fcntl is None:  # pragma: no cover - not POSIX
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -135,6 +146,7 @@ class WorkDirLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        WorkDirLock._held.pop(osp.abspath(self.path), None)
         try:
             try:
                 os.remove(self.path)  # while still holding it

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
 import torch
+from mmengine.model import BaseModel, is_model_wrapper
+from timm.layers import BatchNormAct2d
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -42,10 +44,6 @@ PLAIN_BATCHNORMS = (nn.BatchNorm2d, nn.SyncBatchNorm)
 
 
 def _batchnorm_act_type():
-    try:
-        from timm.layers import BatchNormAct2d
-    except ImportError:  # timm is a dependency; be safe without it
-        return None
     return BatchNormAct2d
 
 
@@ -117,7 +115,6 @@ def _max_rel_diff(ref, out) -> float:
 
 def default_forward(model: nn.Module, inputs: torch.Tensor):
     """An mmengine model's tensor forward (logits), else ``model(inputs)``."""
-    from mmengine.model import BaseModel
     if isinstance(model, BaseModel):
         return model(inputs, mode='tensor')
     return model(inputs)
@@ -293,7 +290,6 @@ def fold_batchnorm_for_batch(model: nn.Module, data_batch,
     (the model's data preprocessor runs on it). The summary goes to
     ``logger_print``. Returns the model to evaluate (unwrapped when folded:
     evaluation steps run no collectives) and the report."""
-    from mmengine.model import is_model_wrapper
     net = model.module if is_model_wrapper(model) else model
     with torch.no_grad():
         inputs = net.data_preprocessor(data_batch, False)['inputs']

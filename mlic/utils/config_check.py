@@ -1,6 +1,9 @@
 """Checks of a config that mmengine itself does not make."""
 import difflib
 import os.path as osp
+import sys
+
+from mmengine.config import Config
 
 # Top-level keys mmengine's Runner and mlic's tools read.
 RUNNER_KEYS = (
@@ -151,10 +154,8 @@ def load_config(config_path, cfg_options=None, work_dir=None):
     repository), and its ``custom_imports`` may name modules that sit beside
     it (its folder is searched while they are imported).
     """
-    import sys
-
-    from mmengine.config import Config
-
+    # mlic.upstream imports mmengine.runner, which must not load before
+    # mlic's upstream import set-up (mlic/__init__.py imports this package)
     from mlic.upstream import package_config_paths
     check_file_exists(config_path, 'config file')
     folder = osp.dirname(osp.abspath(config_path))

@@ -6,18 +6,21 @@ Figures are drawn with matplotlib's object API on an Agg canvas (no
 pyplot, no global backend switch), so importing or using this module
 changes nothing else in the process.
 """
+import copy
 import csv
 import os.path as osp
 from typing import Dict, Sequence
 
+import cv2
+import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from mlic.fileio import atomic_write
 
 
 def _figure(width: float, height: float, dpi: int = 100):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
@@ -43,7 +46,6 @@ def upsample_map(attn: np.ndarray, height: int, width: int,
                  normalise: bool = True) -> np.ndarray:
     """A (h, w) map resized bilinearly to (height, width); scaled to [0, 1]
     unless ``normalise=False``."""
-    import cv2
     up = cv2.resize(attn.astype(np.float32), (width, height),
                     interpolation=cv2.INTER_LINEAR)
     if not normalise:
@@ -262,9 +264,6 @@ def heatmap_figure(matrices: Dict[str, np.ndarray], classes: Sequence[str],
 
 
 def _cmap(name):
-    import copy
-
-    import matplotlib
     return copy.copy(matplotlib.colormaps[name])
 
 

@@ -201,11 +201,12 @@ def test_both_models_validate_in_the_loops_precision(tmp_path, monkeypatch,
     """val_cfg.fp16 (the paper schedule's): the raw and the EMA pass
     both run under autocast (bf16 on a CPU); without it neither does, nor
     on a CPU without bf16 instructions (float32 there, announced)."""
-    from mlic.engine import MLICRunner, cpu
+    from mlic.engine import MLICRunner, cpu, policy
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: bf16_cpu)
     _ScoreModel.autocast_seen.clear()
-    runner = _run(tmp_path, BAD, GOOD,
-                  val_cfg=dict(type='DualValLoop', fp16=fp16),
+    # the loop config as the run set-up resolves it for this machine
+    val_cfg = policy.eval_loop_cfg(dict(type='DualValLoop', fp16=fp16))
+    runner = _run(tmp_path, BAD, GOOD, val_cfg=val_cfg,
                   runner_type=MLICRunner)
     on = fp16 and (bf16_cpu or not cpu.is_cpu_only())
     assert _ScoreModel.autocast_seen == [on] * 4  # 2 batches x 2 models

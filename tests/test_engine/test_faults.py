@@ -23,7 +23,8 @@ from mlic.engine import (CheckpointError, CheckpointMismatchError,
                          find_latest_checkpoint, read_checkpoint)
 from mlic.evaluation import NonFiniteScoresError, multilabel_metrics
 from mlic.engine.hooks import ScheduleMismatchError
-from mlic.utils import load_config, prepare_run
+from mlic.engine import prepare_run
+from mlic.utils import load_config
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 

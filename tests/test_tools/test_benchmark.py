@@ -150,7 +150,7 @@ def test_compare_query2label_times_the_official_model_in_the_same_step(
 def test_variants_are_timed_interleaved_round_by_round(monkeypatch):
     """measure_all: one variant after the other with one round; with more,
     warm-up each, then rounds of every variant in turn."""
-    from mlic.engine import benchmark
+    from mlic.benchmarking import step_timer as benchmark
     calls = []
 
     class Fake:
@@ -192,11 +192,11 @@ def test_variants_are_timed_interleaved_round_by_round(monkeypatch):
 def test_inference_times_the_folded_copy_the_test_loop_would(
         monkeypatch, fold_bn):
     """The inference column runs what tools/test.py runs: a BatchNorm-folded
-    copy of the weights of that moment (MLICTestLoop's fold_bn), or the
+    copy of the weights of that moment (FoldedTestLoop's fold_bn), or the
     model itself with test_cfg.fold_bn=False; the table says which."""
     import torch
 
-    from mlic.engine.benchmark import StepTimer, add_ratios, format_table
+    from mlic.benchmarking import StepTimer, add_ratios, format_table
     from mlic.models import batchnorm_folding
     from mlic.utils import load_config, register_all_modules
     register_all_modules()

@@ -133,7 +133,7 @@ def test_inferencer_equals_test_tool(trained, tmp_path):
 
 def test_test_tool_and_inferencer_score_a_folded_copy(trained, tmp_path,
                                                       monkeypatch):
-    """tools/test.py (MLICTestLoop) and the inferencer score a copy with
+    """tools/test.py (FoldedTestLoop) and the inferencer score a copy with
     every BatchNorm folded, made once per pass; the scores equal the
     unfolded model's up to float32 rounding."""
     from mlic.engine import loops

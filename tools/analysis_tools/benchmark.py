@@ -15,7 +15,7 @@ device sync), the median over ``--rounds`` x ``--steps`` steps after
 variants interleaved round by round, all in memory at once); img/s is
 batch / median step time. Inference: the model's test step on
 ``--infer-batch`` images. Peak memory: the memory a step allocates above
-what was in use before it (mlic.engine.benchmark says how, per device).
+what was in use before it (mlic.benchmarking says how, per device).
 
 Inputs are random images at the config's training size (or, with
 ``--with-data``, batches of the config's real train dataloader, whose
@@ -67,7 +67,7 @@ def options_of(text):
 
 
 def timing_options(args):
-    """The keyword arguments of mlic.engine.benchmark.measure_all."""
+    """The keyword arguments of mlic.benchmarking.measure_all."""
     return dict(device=args.device, batch=args.batch,
                 infer_batch=args.infer_batch, amp=args.amp, steps=args.steps,
                 warmup=args.warmup, rounds=args.rounds,
@@ -76,7 +76,7 @@ def timing_options(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.engine.benchmark import (add_ratios, format_table, measure_all,
+    from mlic.benchmarking import (add_ratios, format_table, measure_all,
                                        write_results)
     from mlic.utils import load_config, register_all_modules
     register_all_modules()

@@ -36,44 +36,10 @@ RPES = {
 }
 
 
-def _load_mlic_part(name, relpath, package=False):
-    """``mlic.<name>``; without mmengine installed (a bare GPU box) the
-    pure-PyTorch file(s) at mlic/<relpath> are loaded on their own."""
-    import importlib
-    try:
-        return importlib.import_module(f'mlic.{name}')
-    except ImportError:
-        import importlib.util
-        path = osp.join(
-            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-            'mlic', *relpath.split('/'))
-        alias = '_mlic_' + name.replace('.', '_')
-        if package:
-            spec = importlib.util.spec_from_file_location(
-                alias, osp.join(path, '__init__.py'),
-                submodule_search_locations=[path])
-        else:
-            spec = importlib.util.spec_from_file_location(alias, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[alias] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-def _memory_helpers():
-    return _load_mlic_part('utils.memory', 'utils/memory.py')
-
-
-def _import_blocks():
-    return _load_mlic_part('models.layers', 'models/layers', package=True)
-
-
 def worker(spec):
     import torch
 
-    blocks = _import_blocks()
-    IRPEAttention, IRPEEncoderLayer = (blocks.IRPEAttention,
-                                       blocks.IRPEEncoderLayer)
+    from mlic.models.layers import IRPEAttention, IRPEEncoderLayer
     device = torch.device(spec['device'])
     torch.manual_seed(0)
     d, heads, h, w = spec['setting']
@@ -116,10 +82,10 @@ def worker(spec):
         sync()
         mem = torch.cuda.max_memory_allocated() - before
     else:
-        memory = _memory_helpers()
-        in_use = memory.malloc_in_use()
+        from mlic.benchmarking.memory import cpu_peak_tracker, malloc_in_use
+        in_use = malloc_in_use()
         before = in_use()
-        tracker = memory.cpu_peak_tracker(in_use)
+        tracker = cpu_peak_tracker(in_use)
         with tracker:
             step()
         mem = tracker.peak - before

@@ -154,7 +154,7 @@ def external_classifier(net, cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.engine.benchmark import (add_ratios, format_table,
+    from mlic.benchmarking import (add_ratios, format_table,
                                        measure_all, train_size,
                                        write_results)
     from mlic.utils import load_config, register_all_modules

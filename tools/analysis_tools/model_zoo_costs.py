@@ -24,7 +24,7 @@ These are estimates for planning, not measurements on a GPU.
     python tools/analysis_tools/model_zoo_costs.py [CONFIG ...] [--tflops 20]
 
 ``--measure cuda`` (or ``cpu``) measures instead, each config in its own
-process, with the harness of benchmark.py (mlic.engine.benchmark): the
+process, with the harness of benchmark.py (mlic.benchmarking): the
 config's training step at its per-GPU batch (its AMP, optimizer and EMA),
 its validation forward at the validation batch and precision
 (``val_cfg.fp16``), on a BatchNorm-folded copy as the loop runs it; the
@@ -83,7 +83,7 @@ def _build(config):
 def worker(config, batch):
     """One process: step memory at this batch (fp32), params and FLOPs."""
     import torch
-    from mlic.utils.memory import cpu_peak_tracker, malloc_in_use
+    from mlic.benchmarking.memory import cpu_peak_tracker, malloc_in_use
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     cfg, model, size = _build(config)
@@ -129,7 +129,7 @@ def measure(config, batch):
 
 def speed_worker(config, options):
     """One process: the measured speed and memory of ``config``."""
-    from mlic.engine.benchmark import ema_hook_cfg, measure
+    from mlic.benchmarking import ema_hook_cfg, measure
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     cfg = load_config(config, options['cfg_options'])
@@ -137,7 +137,7 @@ def speed_worker(config, options):
     val_batch = options['val_batch'] or cfg.val_dataloader.batch_size
     # the inference column runs what validation runs (precision, folding)
     val_loop = dict(cfg.get('val_cfg') or {})
-    cfg.test_cfg = dict(type='MLICTestLoop',
+    cfg.test_cfg = dict(type='FoldedTestLoop',
                         fp16=bool(val_loop.get('fp16', False)),
                         fold_bn=val_loop.get('type') == 'DualValLoop'
                         and val_loop.get('fold_bn', True))
@@ -230,7 +230,7 @@ def main(argv=None):
                        cfg_options=dict(args.cfg_options))
         results = measured_table(configs, options)
         if args.json:
-            from mlic.engine.benchmark import write_results
+            from mlic.benchmarking import write_results
             write_results(args.json, results, **options)
         return results
     from mmengine.config import Config

@@ -33,7 +33,9 @@ train_dataloader = dict(
     batch_size=16,  # per GPU: 6 GPUs x 16 = 96 images per step
     num_workers=8,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # each sample augmented under its own seed: a resumed run sees what the
+    # uninterrupted one would (mlic/datasets/sample_seeding.py)
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -30,7 +30,9 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # each sample augmented under its own seed: a resumed run sees what the
+    # uninterrupted one would (mlic/datasets/sample_seeding.py)
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(type=dataset_type, split='train', pipeline=train_pipeline),
 )
 val_dataloader = dict(

@@ -23,6 +23,6 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 # values up to rounding, faster; fold_bn=False to evaluate the model as it
 # is). DualValLoop without an EMA hook is mmengine's ValLoop + folding.
 val_cfg = dict(type='DualValLoop')
-test_cfg = dict(type='MLICTestLoop')
+test_cfg = dict(type='FoldedTestLoop')
 # Base batch for --auto-scale-lr: the lr above is for 32 images per step.
 auto_scale_lr = dict(base_batch_size=32, enable=False)

@@ -39,6 +39,6 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 # evaluate a copy with BatchNorm folded into the convolutions (fold_bn,
 # default True: same values up to rounding, faster).
 val_cfg = dict(type='DualValLoop', select_by='mAP', fp16=True)
-test_cfg = dict(type='MLICTestLoop')
+test_cfg = dict(type='FoldedTestLoop')
 # --auto-scale-lr scales max lr by (total batch) / 96.
 auto_scale_lr = dict(base_batch_size=96, enable=False)

@@ -1,9 +1,10 @@
-from .checkpoint_hook import CheckpointHook
+from .checkpoint_hook import CheckpointHook, NonFiniteWeightsError
 from .ema_hook import DualEMAHook
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .num_class_check_hook import NumClassCheckHook
+from .random_state_hook import RandomStateHook
 from .schedule_check_hook import ScheduleCheckHook, ScheduleMismatchError
 
 __all__ = ['CheckpointHook', 'DualEMAHook', 'FiniteLossHook',
-           'NonFiniteLossError', 'NumClassCheckHook', 'ScheduleCheckHook',
-           'ScheduleMismatchError']
+           'NonFiniteLossError', 'NonFiniteWeightsError', 'NumClassCheckHook',
+           'RandomStateHook', 'ScheduleCheckHook', 'ScheduleMismatchError']

@@ -1,8 +1,14 @@
-"""mmengine's CheckpointHook, made safe against kills and typos.
+"""mmengine's CheckpointHook, made safe against kills, typos and other
+runs.
 
 Registered as ``CheckpointHook`` in mlic's scope, so every config's
 ``default_hooks.checkpoint`` uses it unchanged. Differences:
 
+* the training run holds its work dir (:mod:`mlic.engine.work_dir_lock`):
+  a second training there is refused, and only the temporary files of
+  processes that are gone are removed;
+* a model holding NaN or inf is never saved (:class:`NonFiniteWeightsError`
+  names the last good checkpoint);
 * the previous best checkpoint is removed only after the new best is
   completely written (mmengine removes it first: a kill in between leaves
   no valid best);
@@ -11,8 +17,8 @@ Registered as ``CheckpointHook`` in mlic's scope, so every config's
 * an argument the hook does not take (``max_keep_ckpt=1``) is an error when
   the hook is built, not at the first save after a whole epoch.
 
-Writing each file atomically is the Runner's part
-(:class:`mlic.engine.MLICRunner`).
+Writing each checkpoint file atomically happens where the file is written,
+in :meth:`mlic.engine.MLICRunner.save_checkpoint`.
 """
 import difflib
 import inspect
@@ -21,8 +27,19 @@ import os.path as osp
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 
+from mlic.fileio import remove_stale_temporaries
 from mlic.registry import HOOKS
-from ..checkpoint import write_last_checkpoint
+from ..checkpoint import (CheckpointError, find_latest_checkpoint,
+                          non_finite_tensors, write_last_checkpoint)
+from ..work_dir_lock import WorkDirLock
+
+
+class NonFiniteWeightsError(RuntimeError):
+    """The model holds NaN or inf: such a checkpoint is never written."""
+
+
+# the weights a checkpoint may hold (DualEMAHook adds the last two)
+WEIGHT_ENTRIES = ('state_dict', 'raw_state_dict', 'ema_state_dict')
 
 _OWN_ARGS = [
     name for name in inspect.signature(
@@ -49,6 +66,43 @@ class CheckpointHook(MMEngineCheckpointHook):
                 f'it takes {", ".join(_OWN_ARGS)} '
                 '(default_hooks.checkpoint in the config).')
         super().__init__(*args, **kwargs)
+        self._lock = None
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if not is_main_process():
+            return
+        self._lock = WorkDirLock(runner.work_dir).acquire()
+        removed = remove_stale_temporaries(runner.work_dir)
+        if removed:
+            runner.logger.info('Removed incomplete files of an earlier run '
+                               f'that is gone: {removed}')
+
+    def after_train(self, runner) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        bad = []
+        for entry in WEIGHT_ENTRIES:
+            weights = checkpoint.get(entry)
+            if isinstance(weights, dict):
+                bad += [f'{entry}.{k}' if entry != 'state_dict' else k
+                        for k in non_finite_tensors(weights)]
+        if not bad:
+            return
+        latest = None
+        try:
+            latest = find_latest_checkpoint(runner.work_dir)
+        except CheckpointError:
+            pass
+        raise NonFiniteWeightsError(
+            f'not saving a checkpoint at epoch {runner.epoch + 1}: {len(bad)} '
+            f'weight tensors hold NaN or inf (first: {", ".join(bad[:5])}); '
+            f'training diverged. The last good checkpoint is '
+            f'{latest or "none"}. Lower the learning rate, or enable '
+            'gradient clipping (optim_wrapper.clip_grad.max_norm).')
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         super()._save_checkpoint_with_step(runner, step, meta)

@@ -17,6 +17,8 @@ import os.path as osp
 import re
 from typing import Optional
 
+import timm
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
@@ -34,7 +36,6 @@ def _timm_cfg(name: str):
     """timm's pretrained config for ``arch.tag`` (None if unknown)."""
     if '.' not in name:
         return None
-    import timm
     try:
         cfg = timm.models.get_pretrained_cfg(name, allow_unregistered=False)
     except (RuntimeError, ValueError):

@@ -33,7 +33,12 @@ import os.path as osp
 from typing import Optional
 
 import torch
+from huggingface_hub import hf_hub_download
+from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import print_log
+from mmengine.model.weight_init import update_init_info
+from mmengine.runner.checkpoint import CheckpointLoader
+from safetensors.torch import load_file
 
 from mlic.registry import WEIGHT_INITIALIZERS
 from .converters import convert_state_dict
@@ -71,7 +76,6 @@ def _resolve_url(source: str) -> str:
         if osp.isfile(path):
             return path
     target = candidates[-1]
-    from mmengine.dist import barrier, get_dist_info
     rank, world = get_dist_info()
     error = None
     # One process downloads; the others wait and read its file.
@@ -99,12 +103,6 @@ def _resolve_hf(source: str) -> str:
             path = osp.join(os.environ[ENV_DIR], short + ext)
             if osp.isfile(path):
                 return path
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:  # pragma: no cover - a timm dependency
-        raise PretrainedWeightsError(
-            f'huggingface_hub is needed to fetch {source}. '
-            + _how_to_supply(source, short + '.safetensors')) from None
     errors = []
     # huggingface_hub reads HF_HUB_OFFLINE once, at import; read it now.
     offline = os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true')
@@ -151,13 +149,13 @@ def read_state_dict(path: str, map_location='cpu') -> dict:
     """A flat ``name -> tensor`` dict from a checkpoint file (safely)."""
     try:
         if _mmengine_scheme(path):
-            from mmengine.runner.checkpoint import CheckpointLoader
             state = CheckpointLoader.load_checkpoint(
                 path, map_location=map_location)
         elif path.endswith('.safetensors'):
-            from safetensors.torch import load_file
             state = load_file(path, device=str(map_location))
         else:
+            # a cycle: mlic.engine imports mlic.models (its loops fold
+            # BatchNorm), and this module is part of mlic.models
             from mlic.engine.checkpoint_allowlist import \
                 allow_mmengine_checkpoints
             allow_mmengine_checkpoints()
@@ -262,7 +260,6 @@ class PretrainedWeights:
         report = load_pretrained(module, self.checkpoint, self.format,
                                  self.prefix, self.strict, self.map_location)
         if hasattr(module, '_params_init_info'):
-            from mmengine.model.weight_init import update_init_info
             update_init_info(module, init_info=self._get_init_info(report))
 
     def _get_init_info(self, report=None) -> str:

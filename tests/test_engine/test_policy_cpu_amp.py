@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from mlic.engine import cpu
+from mlic.engine import cpu, policy
 
 OPTIMIZER = dict(type='AdamW', lr=1e-3)
 AMP = dict(type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16',
@@ -16,18 +16,18 @@ def test_amp_on_a_cpu_follows_its_bf16_instructions(monkeypatch):
     said = []
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: True)
-    assert cpu.cpu_optim_wrapper_cfg(dict(AMP), said.append) == dict(
+    assert policy.cpu_optim_wrapper_cfg(dict(AMP), said.append) == dict(
         type='CPUAmpOptimWrapper', optimizer=OPTIMIZER)
     assert 'bfloat16 autocast' in said[-1] and "dtype='float16'" in said[-1]
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
-    assert cpu.cpu_optim_wrapper_cfg(dict(AMP), said.append) == dict(
+    assert policy.cpu_optim_wrapper_cfg(dict(AMP), said.append) == dict(
         type='OptimWrapper', optimizer=OPTIMIZER)
     assert 'without bf16 instructions' in said[-1]
     assert 'optim_wrapper.type=CPUAmpOptimWrapper' in said[-1]  # the fix
     forced = dict(type='CPUAmpOptimWrapper', optimizer=OPTIMIZER)
-    assert cpu.cpu_optim_wrapper_cfg(dict(forced), said.append) == forced
+    assert policy.cpu_optim_wrapper_cfg(dict(forced), said.append) == forced
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: False)  # a GPU machine
-    assert cpu.cpu_optim_wrapper_cfg(dict(AMP), said.append) == AMP
+    assert policy.cpu_optim_wrapper_cfg(dict(AMP), said.append) == AMP
     assert len(said) == 2
 
 
@@ -50,7 +50,7 @@ def test_the_demo_trains_in_amp_with_its_gradient_norm_clipped(
     clipped at 1 on either path (a CPU without bf16 keeps the clip)."""
     import torch
     from mmengine.logging import MessageHub
-    from mlic.engine import build_runner
+    from mlic.engine import build_runner, prepare_run
     from mmpretrain.structures import DataSample
     from mlic.utils import load_config
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
@@ -58,12 +58,13 @@ def test_the_demo_trains_in_amp_with_its_gradient_norm_clipped(
     repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     cfg = load_config(os.path.join(repo, 'configs', 'q2l_irpe',
                                    'shapes_demo.py'), work_dir=str(tmp_path))
-    runner = build_runner(cfg)
+    runner = build_runner(prepare_run(cfg))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     assert type(wrapper).__name__ == (
         'CPUAmpOptimWrapper' if native_bf16 else 'OptimWrapper')
     assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)
-    assert cfg.val_cfg.fp16 is True
+    # validation in bf16 where it pays, float32 on a CPU without bf16
+    assert cfg.val_cfg.fp16 is native_bf16
     torch.manual_seed(0)
     x = torch.rand(4, 3, 64, 64) * 255
     samples = [DataSample().set_gt_label([i, (i + 5) % 12]) for i in range(4)]

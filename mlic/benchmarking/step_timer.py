@@ -6,27 +6,38 @@ forward and loss, backward, the config's optimizer wrapper (AMP, clipping)
 and, when the config has one, the update of the averaged model its EMA hook
 builds. Each phase (data, forward, backward, optimizer, EMA) is timed on its
 own (with a device sync), the median over the timed steps after warm-up;
-img/s is batch / median step time. Inference: the model's test step, under
-the mixed precision of mlic.engine.eval_amp when the config's
-``test_cfg.fp16`` is set (as tools/test.py runs it), else in float32, on
-a BatchNorm-folded copy when the config's test loop folds (folded once per
-``infer`` call, untimed, as the test loop folds once per pass). Peak
-memory: on CUDA ``max_memory_allocated`` during one step; on CPU the peak of
-malloc's in-use bytes during one step (mlic.utils.memory), each minus the
-memory in use before the step. Pretrained weights are not loaded (the speed
-is the same).
+img/s is batch / median step time. Inference: the model's test step as
+``tools/test.py`` runs it (:class:`mlic.engine.EvalPolicy`: the config's
+``test_cfg.fp16`` precision, on a BatchNorm-folded copy when its test loop
+folds - folded once per ``infer`` call, untimed, as the test loop folds
+once per pass). Peak memory: on CUDA ``max_memory_allocated`` during one
+step; on CPU the peak of malloc's in-use bytes during one step
+(:mod:`mlic.benchmarking.memory`), each minus the memory in use before the
+step. Pretrained weights are not loaded (the speed is the same).
 """
 import copy
+import json
 import gc
 import statistics
 import time
+
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmpretrain.structures import DataSample
+
+from mlic.engine import EvalPolicy, MLICRunner
+from mlic.engine.policy import optim_wrapper_cfg
+from mlic.fileio import atomic_write
+from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
+from mlic.registry import HOOKS, MODELS
+from mlic.utils import pipeline_resize
+from .memory import cpu_peak_tracker, malloc_in_use
 
 PHASES = ('data', 'forward', 'backward', 'optimizer', 'ema')
 
 
 def train_size(cfg):
     """(h, w) of the training pipeline's Resize (224 x 224 without one)."""
-    from mlic.utils import pipeline_resize
     return pipeline_resize(cfg.train_dataloader.dataset.get(
         'pipeline', [])) or (224, 224)
 
@@ -34,8 +45,6 @@ def train_size(cfg):
 def random_batch(cfg, batch, num_classes, seed=0):
     """``batch`` random uint8 images at the config's training size, each
     with 1-3 random labels (a seeded generator: the same every call)."""
-    import torch
-    from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(seed)
     h, w = train_size(cfg)
     inputs = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
@@ -60,9 +69,6 @@ def ema_hook_cfg(cfg):
 
 def build_model(cfg):
     """The config's model with random weights (the speed is the same)."""
-    import torch
-
-    from mlic.registry import MODELS
     model_cfg = copy.deepcopy(cfg.model)
     if cfg.get('data_preprocessor'):
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
@@ -90,14 +96,6 @@ class StepTimer:
 
     def __init__(self, cfg, *, device='cpu', batch=2, infer_batch=None,
                  amp=None, with_data=False, model=None):
-        import torch
-        from mmengine.optim import build_optim_wrapper
-
-        from mlic.engine.runner import machine_optim_wrapper_cfg
-        from mlic.engine.eval_amp import (config_eval_amp, eval_amp_allowed,
-                                          eval_precision_name)
-        from mlic.engine.loops import config_fold_bn
-        from mlic.registry import HOOKS, MODELS
         self.device = torch.device(device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise RuntimeError(f'device {device}: no GPU here')
@@ -117,8 +115,7 @@ class StepTimer:
             optim_cfg['type'] = 'AmpOptimWrapper'
             optim_cfg['dtype'] = 'float16' if amp == 'fp16' else 'bfloat16'
         # on a GPU machine the CPU-only rule leaves the config as it is
-        optim_cfg = machine_optim_wrapper_cfg(optim_cfg,
-                                              logger_print=lambda m: None)
+        optim_cfg = optim_wrapper_cfg(optim_cfg, logger_print=lambda m: None)
         self.dtype = dtype_label(optim_cfg)
         self.optim = build_optim_wrapper(self.model, optim_cfg)
         self.ema = None
@@ -131,7 +128,6 @@ class StepTimer:
         num_classes = int(cfg.model.head.num_classes)
         self.loader = None
         if with_data:
-            from mlic.engine import MLICRunner
             loader_cfg = copy.deepcopy(cfg.train_dataloader)
             loader_cfg['batch_size'] = batch
             self.loader = MLICRunner.build_dataloader(loader_cfg, seed=0)
@@ -142,15 +138,15 @@ class StepTimer:
         self.infer_data = random_batch(cfg, self.infer_batch, num_classes,
                                        seed=1)
         self.records, self.infer_times = [], []
-        self.infer_amp = eval_amp_allowed(  # as tools/test.py would run it
-            self.device.type, config_eval_amp(cfg), logger_print=lambda m: None)
-        self.infer_dtype = eval_precision_name(self.device.type,
-                                               self.infer_amp)
-        self.infer_fold = config_fold_bn(cfg)  # as tools/test.py runs it
+        # as tools/test.py runs it
+        self.policy = EvalPolicy.from_config(cfg, self.device.type,
+                                             logger_print=lambda m: None)
+        self.infer_amp = self.policy.amp
+        self.infer_dtype = self.policy.precision_name
+        self.infer_fold = self.policy.fold_bn
         self.infer_folded = False
 
     def _timed(self, fn):
-        import torch
         cuda = self.device.type == 'cuda'
         if cuda:
             torch.cuda.synchronize(self.device)
@@ -198,17 +194,13 @@ class StepTimer:
             self.records += out
 
     def infer(self, steps, record=True):
-        import torch
-
-        from mlic.engine.eval_amp import eval_autocast
-        from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
         self.model.eval()
         model = self.model
         if self.infer_fold:  # the weights of now, as a test pass folds
             model, report = fold_batchnorm_for_batch(
                 self.model, self.infer_data, logger_print=lambda m: None)
             self.infer_folded = report.used
-        with torch.no_grad(), eval_autocast(self.device.type, self.infer_amp):
+        with torch.no_grad(), self.policy.autocast():
             out = [self._timed(lambda: model.test_step(
                 self.infer_data))[1] for _ in range(steps)]
         if record:
@@ -301,7 +293,6 @@ def peak_memory(step, device):
     """``(peak, resident)``: the bytes allocated above the level before one
     call of ``step``, and that level (weights, gradients, optimizer state,
     the EMA copy: what a training process holds between steps)."""
-    import torch
     if device.type == 'cuda':
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -309,7 +300,6 @@ def peak_memory(step, device):
         step()
         torch.cuda.synchronize()
         return int(torch.cuda.max_memory_allocated() - before), int(before)
-    from mlic.utils.memory import cpu_peak_tracker, malloc_in_use
     in_use = malloc_in_use()
     before = in_use()
     tracker = cpu_peak_tracker(in_use)
@@ -352,8 +342,5 @@ def format_table(results, title, steps, warmup, rounds=1):
 
 def write_results(path, results, **info):
     """``results`` (and ``info``, e.g. the config) as JSON at ``path``."""
-    import json
-
-    from mlic.fileio import atomic_write
     with atomic_write(path) as f:
         json.dump(dict(info, results=results), f, indent=2)

@@ -3,8 +3,7 @@
 The process's resident set counts code pages and memory the allocator
 keeps after a free; glibc's ``mallinfo2`` (in-use heap + mmapped chunks),
 sampled after every PyTorch operator by a dispatch mode, measures what a
-step really needs. Pure Python + torch (no mmengine), so the encoder
-benchmark can load this file on a machine without the OpenMMLab stack.
+step really needs.
 
     in_use = malloc_in_use()
     before = in_use()
@@ -12,11 +11,14 @@ benchmark can load this file on a machine without the OpenMMLab stack.
         step()
     extra_bytes = tracker.peak - before
 """
+import ctypes
+
+from torch.utils._python_dispatch import TorchDispatchMode
+
 
 
 def malloc_in_use():
     """Bytes glibc's malloc has handed out and not taken back."""
-    import ctypes
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t)
@@ -35,7 +37,6 @@ def malloc_in_use():
 
 
 def cpu_peak_tracker(in_use):
-    from torch.utils._python_dispatch import TorchDispatchMode
 
     class PeakTracker(TorchDispatchMode):
         """Samples malloc's in-use bytes after every operator."""

@@ -8,7 +8,7 @@ import torch
 
 from conftest import REPO, TINY_CFG, load_tool
 from mlic.engine import enable_eval_amp, eval_autocast
-from mlic.engine.eval_amp import eval_precision_name
+from mlic.engine.policy import eval_precision_name
 
 TINY_Q2L = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
 
@@ -79,7 +79,8 @@ def test_mmengine_loops_autocast_what_eval_autocast_does():
 
 def test_no_bf16_instructions_means_float32_evaluation(monkeypatch):
     from mlic.engine import cpu
-    from mlic.engine.eval_amp import cpu_eval_loop_cfg, eval_amp_allowed
+    from mlic.engine.policy import eval_amp_allowed
+    from mlic.engine.policy import eval_loop_cfg as cpu_eval_loop_cfg
     said = []
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
     assert eval_amp_allowed('cpu', True, said.append) is False
@@ -98,7 +99,7 @@ def test_no_bf16_instructions_means_float32_evaluation(monkeypatch):
 @pytest.mark.parametrize('bf16_cpu', [True, False])
 def test_benchmark_inference_follows_test_cfg_fp16(monkeypatch, bf16_cpu):
     from mlic.engine import cpu
-    from mlic.engine.benchmark import StepTimer
+    from mlic.benchmarking import StepTimer
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: bf16_cpu)
@@ -116,3 +117,29 @@ def test_benchmark_inference_follows_test_cfg_fp16(monkeypatch, bf16_cpu):
         assert timer.infer_dtype == ('bf16 autocast' if amp and bf16_cpu
                                      else 'fp32')
     assert seen == {False: False, True: bf16_cpu}
+
+
+def test_the_run_set_up_resolves_the_machine_once(monkeypatch):
+    """prepare_run turns the config into what this machine runs: the AMP
+    wrapper and mixed-precision validation of a CPU without bf16
+    instructions become float32, a distributed CPU run gets the CPU DDP
+    wrapper, and the log of the run lists each change."""
+    from mlic.engine import build_runner, cpu, prepare_run
+    from mlic.engine.run_setup import setup_notes
+    from mlic.utils import load_config
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
+    monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
+    monkeypatch.setattr(cpu, 'init_cpu_distributed', lambda launcher: False)
+    demo = osp.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py')
+    cfg = prepare_run(load_config(demo), launcher='pytorch')
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
+    assert cfg.val_cfg.fp16 is False
+    assert cfg.model_wrapper_cfg.type == 'CPUDistributedDataParallel'
+    notes = setup_notes(cfg)
+    assert any('training in float32' in n for n in notes)
+    assert any('evaluating in float32' in n for n in notes)
+    monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: True)
+    cfg = prepare_run(load_config(demo))
+    assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
+    assert cfg.val_cfg.fp16 is True and 'model_wrapper_cfg' not in cfg

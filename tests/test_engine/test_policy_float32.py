@@ -4,7 +4,7 @@ AMP-only keys; what is dropped is said."""
 import os
 
 from mlic.engine import cpu
-from mlic.engine.runner import float32_optim_wrapper_cfg
+from mlic.engine.policy import float32_optim_wrapper_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 OPTIMIZER = dict(type='AdamW', lr=1e-3)
@@ -29,14 +29,14 @@ def test_the_amp_only_keys_are_dropped_and_named():
 def test_the_demo_switched_to_float32_builds_and_keeps_its_clip(
         tmp_path, monkeypatch):
     import torch
-    from mlic.engine import build_runner
+    from mlic.engine import build_runner, prepare_run
     from mlic.utils import load_config
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
     cfg = load_config(
         os.path.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py'),
         {'optim_wrapper.type': 'OptimWrapper'}, work_dir=str(tmp_path))
     assert cfg.optim_wrapper.loss_scale == 'dynamic'  # still in the config
-    runner = build_runner(cfg)
+    runner = build_runner(prepare_run(cfg))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     assert type(wrapper).__name__ == 'OptimWrapper'
     assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)
@@ -48,7 +48,7 @@ def test_an_amp_config_on_a_cpu_without_bf16_builds_in_float32(
         tmp_path, monkeypatch):
     """The CPU fallback (float32 where bf16 would be slow) gets the same
     treatment: no AMP-only key reaches OptimWrapper, use_fsdp included."""
-    from mlic.engine import build_runner
+    from mlic.engine import build_runner, prepare_run
     from mlic.utils import load_config
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
@@ -56,7 +56,7 @@ def test_an_amp_config_on_a_cpu_without_bf16_builds_in_float32(
         os.path.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py'),
         {'optim_wrapper.use_fsdp': False, 'optim_wrapper.dtype': 'float16'},
         work_dir=str(tmp_path))
-    runner = build_runner(cfg)
+    runner = build_runner(prepare_run(cfg))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     assert type(wrapper).__name__ == 'OptimWrapper'
     assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)

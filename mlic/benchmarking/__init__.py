@@ -1,0 +1,10 @@
+"""Measuring tools (not part of training): the timed training step and
+inference of a config (what tools/analysis_tools/benchmark.py,
+compare_query2label.py and model_zoo_costs.py print), and CPU memory."""
+from .step_timer import (PHASES, StepTimer, add_ratios, build_model,
+                         ema_hook_cfg, format_table, measure, measure_all,
+                         random_batch, write_results)
+
+__all__ = ['PHASES', 'StepTimer', 'add_ratios', 'build_model',
+           'ema_hook_cfg', 'format_table', 'measure', 'measure_all',
+           'random_batch', 'write_results']
