@@ -43,6 +43,10 @@ def parse_args(argv=None):
     group.add_argument('--thr-file', help='per-class thresholds (JSON)')
     parser.add_argument('--topk', type=int,
                         help='report the K best classes instead')
+    parser.add_argument('--only-predicted', action='store_true',
+                        help='.jsonl: write the predicted labels and their '
+                        'scores only, not every class\'s score (short lines '
+                        'for thousands of classes)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--workers', type=int, default=0,
                         help='processes that decode images (default 0: '
@@ -76,6 +80,10 @@ def parse_args(argv=None):
         parser.error('--workers must be >= 0 and --batch-size >= 1')
     if args.resume and not args.out:
         parser.error('--resume needs --out')
+    if args.only_predicted and (args.format == 'csv' or (
+            args.out or '').endswith('.csv')):
+        parser.error('--only-predicted is for .jsonl output (a CSV has a '
+                     'column for every class)')
     return args
 
 
@@ -184,6 +192,9 @@ def run(args, infer, items, out):
         for batch in infer.iter_batches(items, args.batch_size,
                                         topk=args.topk, on_error='skip',
                                         workers=args.workers):
+            if args.only_predicted:
+                batch = [{k: v for k, v in r.items() if k != 'scores'}
+                         for r in batch]
             if writer is not None:
                 writer.write(batch)
             else:

@@ -205,22 +205,23 @@ class CsvMultiLabel(MultiLabelDataset):
         builder = LabelIndexBuilder()
         lines = array('q')
 
+        split_names = (lambda field: field.split()) if sep == ' ' else \
+            (lambda field: [n.strip() for n in field.split(sep)
+                            if n.strip()])
+        setdefault = lookup.setdefault
+
         def indices(field, line_no, col):
-            out = []
-            for name in field.split(sep):
-                name = name.strip()
-                if not name:
-                    continue
-                k = lookup.get(name)
-                if k is None:
-                    if given is not None:
-                        raise DatasetError(
-                            f'{path}:{line_no}: unknown class {name!r} in '
-                            f'column {col!r} (known: {list(given)[:10]}'
-                            f'{" ..." if len(given) > 10 else ""})')
-                    k = lookup[name] = len(lookup)
-                out.append(k)
-            return out
+            names = split_names(field)
+            if given is None:
+                return [setdefault(n, len(lookup)) for n in names]
+            try:
+                return [lookup[n] for n in names]
+            except KeyError:
+                unknown = next(n for n in names if n not in lookup)
+                raise DatasetError(
+                    f'{path}:{line_no}: unknown class {unknown!r} in column '
+                    f'{col!r} (known: {list(given)[:10]}'
+                    f'{" ..." if len(given) > 10 else ""})') from None
 
         for row in reader:
             line_no = reader.line_num

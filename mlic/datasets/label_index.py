@@ -32,11 +32,13 @@ class LabelIndexBuilder:
         self._label_offsets = array('q', [0])
         self._ignored = array('i')
         self._ignored_offsets = array('q', [0])
+        self._hashes = array('q')
 
     def add(self, path: str, labels: Sequence[int],
             ignored: Sequence[int] = ()) -> None:
         self._paths += path.encode('utf-8')
         self._path_offsets.append(len(self._paths))
+        self._hashes.append(hash(path))
         self._labels.extend(labels)
         self._label_offsets.append(len(self._labels))
         if ignored:
@@ -57,12 +59,14 @@ class LabelIndexBuilder:
             remap = np.asarray(remap, dtype=np.int32)
             labels = remap[labels] if labels.size else labels
             ignored = remap[ignored] if ignored.size else ignored
-        return LabelIndex(
+        index = LabelIndex(
             np.frombuffer(bytes(self._paths), dtype=np.uint8),
             np.frombuffer(self._path_offsets, dtype=np.int64).copy(),
             labels, np.frombuffer(self._label_offsets, dtype=np.int64).copy(),
             ignored,
             np.frombuffer(self._ignored_offsets, dtype=np.int64).copy())
+        index.path_hashes = np.frombuffer(self._hashes, dtype=np.int64)
+        return index
 
 
 class LabelIndex:
@@ -76,6 +80,7 @@ class LabelIndex:
         self.label_offsets = label_offsets
         self.ignored = ignored
         self.ignored_offsets = ignored_offsets
+        self.path_hashes = None  # set by the builder (this process's hash)
 
     def __len__(self):
         return len(self.path_offsets) - 1
@@ -113,8 +118,10 @@ class LabelIndex:
         n = len(self)
         if n < 2:
             return []
-        digests = np.fromiter((hash(self.path(i)) for i in range(n)),
-                              dtype=np.int64, count=n)
+        digests = self.path_hashes if self.path_hashes is not None and \
+            len(self.path_hashes) == n else np.fromiter(
+                (hash(self.path(i)) for i in range(n)), dtype=np.int64,
+                count=n)
         order = np.argsort(digests, kind='stable')
         same = np.nonzero(digests[order][1:] == digests[order][:-1])[0]
         pairs = []

@@ -84,6 +84,15 @@ def test_infer_workers_and_processes_give_one_result(grouped, tmp_path):
         assert [r['img_path'] for r in other] == [r['img_path'] for r in one]
         for a, b in zip(one, other):
             assert a['scores'] == pytest.approx(b['scores'], abs=1e-6)
+    run_tool(['tools/infer.py'] + base + ['--out', str(tmp_path / 'c.jsonl'),
+                                          '--only-predicted', '--thr', '0.4'],
+             cwd=tmp_path)
+    short = _read(tmp_path / 'c.jsonl')
+    assert all(set(r) == {'img_path', 'pred_labels', 'pred_scores'}
+               for r in short)
+    assert [r['pred_labels'] for r in short] == [
+        [c for c, v in sorted(r['scores'].items(), key=lambda x: -x[1])
+         if v >= 0.4] for r in one]
     parts = sorted(p.name for p in (tmp_path / 'dist').iterdir())
     assert parts == ['part-00000-of-00002.jsonl',
                      'part-00001-of-00002.jsonl', 'predictions.jsonl']

@@ -73,3 +73,29 @@ def test_docs_links_resolve():
                     anchor not in anchors(full):
                 bad.append(f'{page}: {target} (no such heading)')
     assert not bad, '\n'.join(bad)
+
+
+def test_every_paper_config_is_in_the_model_index_and_back():
+    """model-index.yml imports the metafiles; each paper config (not the
+    ablations, not the built-in demos) has an entry, and each entry names
+    an existing config, its README and unique model names."""
+    import glob
+
+    import yaml
+    index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
+    entries = []
+    for metafile in index['Import']:
+        assert osp.isfile(osp.join(REPO, metafile)), metafile
+        meta = yaml.safe_load(open(osp.join(REPO, metafile)))
+        for collection in meta['Collections']:
+            assert osp.isfile(osp.join(REPO, collection['README']))
+        entries += meta['Models']
+    configs = [e['Config'] for e in entries]
+    for config in configs:
+        assert osp.isfile(osp.join(REPO, config)), config
+    names = [e['Name'] for e in entries]
+    assert len(set(names)) == len(names)
+    paper = sorted(osp.relpath(p, REPO) for p in glob.glob(
+        osp.join(REPO, 'configs', 'q2l_irpe', '*.py'))
+        if osp.basename(p).startswith(('coco', 'voc')))
+    assert sorted(configs) == paper
