@@ -1,6 +1,6 @@
 # Your own images and labels (a CSV file) with the small model of the
 # built-in demo: a ResNet-18 trained from scratch -> IRPE encoder ->
-# label-query decoder, APL, at 96 px. The first thing to try on a CPU: a
+# label-query decoder, APL, at 64 px. The first thing to try on a CPU: a
 # dataset of a few hundred images trains in a minute or two, with nothing
 # to download. For accuracy, move to csv_r101_448.py (ImageNet weights,
 # 448 px; docs/custom_dataset.md).
@@ -14,7 +14,7 @@ _base_ = ['../q2l_irpe/shapes_demo.py']
 num_classes = 3  # the number of lines in classes.txt
 data_root = 'data/my_dataset/'
 classes = 'classes.txt'  # relative to data_root (or a list of names)
-img_size = 96
+img_size = 64
 
 model = dict(
     neck=dict(feat_size=img_size // 16),  # the encoder's token grid
