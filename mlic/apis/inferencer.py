@@ -43,7 +43,7 @@ from mlic.engine.checkpoint import (check_state_dict_fits, read_checkpoint,
                                     state_dict_of)
 from mlic.engine.policy import EvalPolicy, eval_autocast
 from mlic.evaluation import check_finite_scores, resolve_thresholds
-from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
+from mlic.models import batchnorm_folding
 from mlic.registry import MODELS, TRANSFORMS
 from mlic.utils import load_config, register_all_modules
 from mlic.utils.child_processes import EndWithParent
@@ -217,7 +217,7 @@ class MultiLabelInferencer:
         if not self.fold_bn:
             return self.model
         if self._scoring_model is None:
-            self._scoring_model = fold_batchnorm_for_batch(
+            self._scoring_model = batchnorm_folding.fold_batchnorm_for_batch(
                 self.model, data_batch,
                 lambda m: print_log(f'MultiLabelInferencer: {m}',
                                     logger='current'))[0]

@@ -28,7 +28,7 @@ from mmpretrain.structures import DataSample
 from mlic.engine import EvalPolicy, MLICRunner
 from mlic.engine.policy import optim_wrapper_cfg
 from mlic.fileio import atomic_write
-from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
+from mlic.models import batchnorm_folding
 from mlic.registry import HOOKS, MODELS
 from mlic.utils import pipeline_resize
 from .memory import cpu_peak_tracker, malloc_in_use
@@ -197,7 +197,7 @@ class StepTimer:
         self.model.eval()
         model = self.model
         if self.infer_fold:  # the weights of now, as a test pass folds
-            model, report = fold_batchnorm_for_batch(
+            model, report = batchnorm_folding.fold_batchnorm_for_batch(
                 self.model, self.infer_data, logger_print=lambda m: None)
             self.infer_folded = report.used
         with torch.no_grad(), self.policy.autocast():

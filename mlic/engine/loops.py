@@ -11,7 +11,7 @@ the real model only. ``fold_bn=False`` evaluates the model as it is.
 """
 from mmengine.runner import TestLoop, ValLoop, autocast
 
-from mlic.models.batchnorm_folding import fold_batchnorm_for_batch
+from mlic.models import batchnorm_folding
 from mlic.registry import LOOPS
 from .hooks.ema_hook import find_dual_ema_hook
 from mlic.upstream import parse_losses, update_losses
@@ -28,8 +28,8 @@ class FoldedEvaluation:
         model = self.runner.model
         if not self.fold_bn:
             return model
-        return fold_batchnorm_for_batch(model, data_batch,
-                                        self.runner.logger.info)[0]
+        return batchnorm_folding.fold_batchnorm_for_batch(
+            model, data_batch, self.runner.logger.info)[0]
 
     def _eval_iter(self, stage: str, idx, data_batch):
         self.runner.call_hook(f'before_{stage}_iter', batch_idx=idx,

@@ -1,4 +1,4 @@
-"""mlic's Runner: mmengine's, with three methods that no hook can replace.
+"""mlic's Runner: mmengine's, with four methods that no hook can replace.
 
 Everything else mlic adds to a run is a hook named in
 ``configs/_base_/default_runtime.py`` (checkpoint safety and the work-dir
@@ -15,13 +15,14 @@ import itertools
 import os.path as osp
 
 import torch
+from mmengine.dist import master_only
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from mlic.datasets.sample_seeding import SeededDataset, uses_seeded_sampler
 from mlic.fileio import atomic_output
-from mlic.registry import DATASETS, RUNNERS
+from mlic.registry import DATASETS, MODEL_WRAPPERS, RUNNERS
 from mlic.upstream import (check_runner_attributes, mark_runner_loaded,
                            runner_resume_state)
 from mlic.utils.child_processes import tie_workers_to_parent
@@ -37,7 +38,7 @@ PARTIAL_LOAD_HINT = ('--partial-load (tools/train.py, tools/test.py) or '
 
 @RUNNERS.register_module()
 class MLICRunner(Runner):
-    """mmengine's ``Runner`` with the three changes below."""
+    """mmengine's ``Runner`` with the four changes below."""
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
@@ -74,6 +75,22 @@ class MLICRunner(Runner):
             cfg['dataset'] = dataset
         return tie_workers_to_parent(Runner.build_dataloader(
             cfg, seed=seed, diff_rank_seed=diff_rank_seed))
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        """mmengine's, except that a ``model_wrapper_cfg`` naming one of
+        mlic's wrappers (the run set-up names ``CPUDistributedDataParallel``
+        for a distributed run without GPUs) is built from mlic's registry:
+        mmengine looks the type up in its own root registry only, where
+        mlic's wrappers (registered two levels below it) are not found."""
+        if isinstance(model_wrapper_cfg, dict) and not is_model_wrapper(
+                model):
+            kind = str(model_wrapper_cfg.get('type', '')).split('.')[-1]
+            cls = MODEL_WRAPPERS.get(kind) if kind else None
+            if cls is not None and cls.__module__.startswith('mlic.'):
+                args = {k: v for k, v in model_wrapper_cfg.items()
+                        if k != 'type'}
+                return cls(module=model, **args)
+        return super().wrap_model(model_wrapper_cfg, model)
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=DDP_PREFIX):
@@ -119,6 +136,7 @@ class MLICRunner(Runner):
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
+    @master_only
     def save_checkpoint(self, out_dir, filename, file_client_args=None,
                         save_optimizer=True, save_param_scheduler=True,
                         meta=None, by_epoch=True, backend_args=None):

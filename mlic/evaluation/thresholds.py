@@ -151,7 +151,7 @@ def calibrate_thresholds(scores, targets, default: float = 0.5,
             continue
         t, value = _best_f1_threshold(scores[:, c], targets[:, c], default)
         n = float(positives[c])
-        thr[c] = (n * t + prior * default) / (n + prior)
+        thr[c] = t if prior == 0 else (n * t + prior * default) / (n + prior)
         f1[c] = value
     return dict(thresholds=thr, f1=f1, no_positives=none, too_few=too_few,
                 positives=positives)
