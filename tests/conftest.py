@@ -14,6 +14,17 @@ TINY_CFG = osp.join(REPO, 'tests', 'data', 'tiny_shapes.py')
 
 
 @pytest.fixture(scope='session', autouse=True)
+def _one_thread_per_worker():
+    """Under pytest-xdist (pytest.ini: 2 workers) each worker computes on
+    one thread, so that two workers share two cores instead of fighting
+    over them."""
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        import torch
+        torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture(scope='session', autouse=True)
 def _data_cache(tmp_path_factory):
     """Generated datasets go to a per-session folder, not ~/.cache."""
     cache = str(tmp_path_factory.mktemp('mlic_cache'))
@@ -24,6 +35,18 @@ def _data_cache(tmp_path_factory):
         os.environ.pop('MLIC_DATA_CACHE', None)
     else:
         os.environ['MLIC_DATA_CACHE'] = old
+
+
+def write_random_images(folder, names, shape=(24, 32), seed=0):
+    """Random colour images (``folder/<name>`` for each name); returns the
+    folder."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in names:
+        cv2.imwrite(osp.join(str(folder), name),
+                    rng.integers(0, 255, tuple(shape) + (3, ),
+                                 dtype=np.uint8))
+    return str(folder)
 
 
 def write_coco(root, images, categories, annotations, img_dir='images',
@@ -49,6 +72,15 @@ def write_coco(root, images, categories, annotations, img_dir='images',
     return path
 
 
+def free_port() -> str:
+    """A TCP port nothing listens on now (for torchrun's master): tests
+    that launch several processes run side by side under pytest-xdist."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
 def run_tool(args, cwd, env=None, timeout=600, check=True):
     """Run a tools/ script (python or bash) the way a user does."""
     full_env = dict(os.environ)
@@ -59,6 +91,8 @@ def run_tool(args, cwd, env=None, timeout=600, check=True):
     full_env['PYTHON'] = sys.executable
     if env:
         full_env.update(env)
+    if args[0].endswith('.sh') and 'PORT' not in (env or {}):
+        full_env['PORT'] = free_port()
     if args[0].endswith('.sh'):
         cmd = ['bash', osp.join(REPO, args[0])] + list(args[1:])
     else:

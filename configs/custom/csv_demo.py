@@ -10,7 +10,7 @@
 #   train.csv, val.csv    header "image,labels[,ignored]", one row an image:
 #                         photos/0001.jpg,cat dog
 #   classes.txt           one class name a line (the order = class index)
-_base_ = ['../q2l_irpe/shapes_demo.py']
+_base_ = ['../q2l_irpe/shapes_demo.py', '../_base_/datasets/csv.py']
 num_classes = 3  # the number of lines in classes.txt
 data_root = 'data/my_dataset/'
 classes = 'classes.txt'  # relative to data_root (or a list of names)
@@ -21,9 +21,7 @@ model = dict(
     head=dict(num_classes=num_classes))
 data_preprocessor = dict(num_classes=num_classes)
 
-pack = dict(type='PackInputs', algorithm_keys=('gt_label_ignore', ),
-            meta_keys=('sample_idx', 'img_id', 'img_path', 'ori_shape',
-                       'img_shape'))
+pack = {{_base_.csv_pack}}
 train_pipeline = [
     dict(type='LoadImageChecked', on_bad_image='skip'),
     dict(type='Resize', scale=(img_size, img_size), interpolation='area'),

@@ -8,7 +8,7 @@
 #   train.csv, val.csv    header "image,labels[,ignored]", one row an image:
 #                         photos/0001.jpg,cat dog
 #   classes.txt           one class name a line (the order = class index)
-_base_ = ['../q2l_irpe/coco_r101_448.py']
+_base_ = ['../q2l_irpe/coco_r101_448.py', '../_base_/datasets/csv.py']
 num_classes = 3  # the number of lines in classes.txt
 data_root = 'data/my_dataset/'
 classes = 'classes.txt'  # relative to data_root (or a list of names)
@@ -16,11 +16,9 @@ classes = 'classes.txt'  # relative to data_root (or a list of names)
 model = dict(head=dict(num_classes=num_classes))
 data_preprocessor = dict(num_classes=num_classes)
 
-# The paper's pipelines (from the COCO config), with the ignored labels of
-# the CSV's optional "ignored" column packed for the metric and the loss.
-pack = dict(type='PackInputs', algorithm_keys=('gt_label_ignore', ),
-            meta_keys=('sample_idx', 'img_id', 'img_path', 'ori_shape',
-                       'img_shape'))
+# The paper's pipelines (from the COCO config), with the CSV's ignored
+# labels packed (_base_/datasets/csv.py).
+pack = {{_base_.csv_pack}}
 train_pipeline = [
     dict(type='LoadImageChecked', on_bad_image='skip'),
     dict(type='Resize', scale=(448, 448)),

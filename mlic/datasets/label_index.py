@@ -17,6 +17,7 @@ DataLoader worker inherits stay shared (no reference counts are written):
 the index costs its bytes once per machine, not once per worker.
 """
 from array import array
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -69,18 +70,19 @@ class LabelIndexBuilder:
         return index
 
 
+@dataclass
 class LabelIndex:
-    """The packed rows (module docstring); ``len(index)`` images."""
+    """The packed rows (module docstring); ``len(index)`` images.
+    ``path_hashes``: this process's ``hash`` of each path, kept from
+    building (to find repeated paths without a set of strings)."""
 
-    def __init__(self, paths, path_offsets, labels, label_offsets, ignored,
-                 ignored_offsets):
-        self.paths = paths
-        self.path_offsets = path_offsets
-        self.labels = labels
-        self.label_offsets = label_offsets
-        self.ignored = ignored
-        self.ignored_offsets = ignored_offsets
-        self.path_hashes = None  # set by the builder (this process's hash)
+    paths: np.ndarray
+    path_offsets: np.ndarray
+    labels: np.ndarray
+    label_offsets: np.ndarray
+    ignored: np.ndarray
+    ignored_offsets: np.ndarray
+    path_hashes: Optional[np.ndarray] = field(default=None, repr=False)
 
     def __len__(self):
         return len(self.path_offsets) - 1

@@ -8,9 +8,9 @@
   model's, before anything is loaded: missing and unexpected keys and shape
   mismatches stop an evaluation, ``load_from`` or ``--resume`` with the
   first offending keys and the fix.
-* :func:`atomic_replace`: a checkpoint is written to a hidden temporary file
-  next to its final name and renamed into place when complete, so a kill
-  leaves either the old file or the new one, never a truncated one.
+* writing is atomic (:mod:`mlic.fileio`, used by
+  :meth:`mlic.engine.MLICRunner.save_checkpoint`): a kill leaves either the
+  old file or the new one, never a truncated one.
 * :func:`find_latest_checkpoint`: ``last_checkpoint`` is stored relative to
   the work dir (a moved work dir still resumes); absolute entries written by
   older runs are read too.
@@ -18,7 +18,6 @@
   checkpoint with any is never written.
 """
 import glob
-import os
 import os.path as osp
 import pickle
 import re
@@ -28,8 +27,7 @@ from typing import Dict, List, Optional
 import torch
 from mmengine.runner import CheckpointLoader
 
-from mlic.fileio import (atomic_replace, atomic_write,  # noqa: F401
-                         remove_stale_temporaries, temporary_name)
+from mlic.fileio import atomic_write
 from .checkpoint_allowlist import allow_mmengine_checkpoints
 LAST_CHECKPOINT = 'last_checkpoint'
 

@@ -12,6 +12,7 @@ wrapper, evaluation precision, the CPU DDP wrapper, ``--resume``).
 :func:`build_runner` is what the tools call.
 """
 import itertools
+import logging
 import os.path as osp
 
 import torch
@@ -186,6 +187,13 @@ def build_runner(cfg):
     else:
         runner = MLICRunner.from_cfg(cfg)
     check_runner_attributes(runner)
+    # the set-up printed them already; the run's log file gets them too
+    files = [h for h in runner.logger.handlers
+             if isinstance(h, logging.FileHandler)]
     for note in setup_notes(cfg):
-        runner.logger.info(f'Run set-up: {note}')
+        record = runner.logger.makeRecord(
+            runner.logger.name, logging.INFO, __file__, 0,
+            f'Run set-up: {note}', None, None)
+        for handler in files:
+            handler.handle(record)
     return runner

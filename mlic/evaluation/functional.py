@@ -19,7 +19,7 @@ a fast path: per block one SIMD sort of packed 32-bit keys and one
 vectorised search for the ranks of the positives; other dtypes are ranked
 per class with the same arithmetic.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import numpy as np
 

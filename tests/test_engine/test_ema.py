@@ -267,9 +267,9 @@ def test_both_passes_evaluate_their_own_folded_weights(
     average; the metrics those of the unfolded models; afterwards the
     model, the EMA swap-back and the best checkpoint see the real
     (unfolded) modules."""
-    from mlic.engine import loops
+    from mlic.models import batchnorm_folding
     calls = []
-    real = loops.fold_batchnorm_for_batch
+    real = batchnorm_folding.fold_batchnorm_for_batch
 
     def spy(model, data_batch, logger_print=print):
         folded, report = real(model, data_batch, logger_print)
@@ -277,7 +277,7 @@ def test_both_passes_evaluate_their_own_folded_weights(
                       folded, report))
         return folded, report
 
-    monkeypatch.setattr(loops, 'fold_batchnorm_for_batch', spy)
+    monkeypatch.setattr(batchnorm_folding, 'fold_batchnorm_for_batch', spy)
     raw, ema = torch.tensor([[3., 1.], [1., 3.]]), BAD
     runner = _run_conv_bn(tmp_path / 'fold', True, raw, ema)
     assert len(calls) == 2  # one per pass, not one per batch

@@ -124,7 +124,7 @@ def test_the_run_set_up_resolves_the_machine_once(monkeypatch):
     wrapper and mixed-precision validation of a CPU without bf16
     instructions become float32, a distributed CPU run gets the CPU DDP
     wrapper, and the log of the run lists each change."""
-    from mlic.engine import build_runner, cpu, prepare_run
+    from mlic.engine import cpu, prepare_run
     from mlic.engine.run_setup import setup_notes
     from mlic.utils import load_config
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)

@@ -13,8 +13,8 @@ import torch
 from mmengine.hooks import EarlyStoppingHook, EMAHook
 from mmengine.runner import Runner
 
-from conftest import (REPO, VOC_CLASSES, as_cli, load_tool, run_tool,
-                      write_coco, write_voc)
+from conftest import (REPO, VOC_CLASSES, as_cli, free_port, load_tool,
+                      run_tool, write_coco, write_voc)
 from mlic.registry import MODELS
 from mlic.utils import load_config, register_all_modules
 
@@ -135,7 +135,7 @@ def test_voc12_format_only_with_dist_test_and_test_split_only(tmp_path):
         ['tools/dist_test.sh', config, ckpt, '2', '--work-dir',
          str(tmp_path / 'work'), '--format-only', '--out-dir', out_dir,
          '--cfg-options'] + as_cli(opts), cwd=str(tmp_path),
-        env={'PORT': '29531'}, timeout=300)
+        env={'PORT': free_port()}, timeout=300)
     assert 'VOC result files written' in proc.stdout
     # no EMA copy of the model in either process
     assert proc.stdout.count('not building the training-only hooks '

@@ -3,12 +3,12 @@ tagging an archive with worker processes and several processes."""
 import json
 import os.path as osp
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_tool, run_tool
+from conftest import (REPO, free_port, load_tool, run_tool,
+                      write_random_images)
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -30,14 +30,10 @@ def grouped(tmp_path_factory):
     assert infer.model.head.query_embed.shape[0] == 4
     ckpt = str(root / 'grouped.pth')
     torch.save(dict(state_dict=infer.model.state_dict()), ckpt)
-    images = root / 'images'
-    images.mkdir()
-    rng = np.random.default_rng(1)
-    for k in range(9):
-        cv2.imwrite(str(images / f'{k}.jpg'),
-                    rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
-    return dict(root=root, cfg=str(cfg_path), ckpt=ckpt,
-                images=str(images))
+    images = write_random_images(root / 'images',
+                                 [f'{k}.jpg' for k in range(9)], (30, 40),
+                                 seed=1)
+    return dict(root=root, cfg=str(cfg_path), ckpt=ckpt, images=images)
 
 
 def _read(path):
@@ -76,7 +72,7 @@ def test_infer_workers_and_processes_give_one_result(grouped, tmp_path):
     run_tool(['tools/dist_infer.sh', grouped['cfg'], grouped['ckpt'], '2',
               grouped['images'], '--device', 'cpu', '--out',
               str(tmp_path / 'dist')], cwd=tmp_path,
-             env=dict(PORT='29531'))
+             env=dict(PORT=free_port()))
     one = _read(tmp_path / 'a.jsonl')
     assert len(one) == 9
     for other in (_read(tmp_path / 'b.jsonl'),

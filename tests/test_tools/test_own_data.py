@@ -136,7 +136,6 @@ def test_test_tool_and_inferencer_score_a_folded_copy(trained, tmp_path,
     """tools/test.py (FoldedTestLoop) and the inferencer score a copy with
     every BatchNorm folded, made once per pass; the scores equal the
     unfolded model's up to float32 rounding."""
-    from mlic.engine import loops
     from mlic.models import batchnorm_folding
     reports = []
     real = batchnorm_folding.fold_batchnorm_for_batch
@@ -145,7 +144,6 @@ def test_test_tool_and_inferencer_score_a_folded_copy(trained, tmp_path,
         folded, report = real(*args, **kwargs)
         reports.append(report)
         return folded, report
-    monkeypatch.setattr(loops, 'fold_batchnorm_for_batch', spy)
     monkeypatch.setattr(batchnorm_folding, 'fold_batchnorm_for_batch', spy)
     runs = {}
     for name, extra in (('folded', []), ('plain', ['test_cfg.fold_bn=False'])):

@@ -10,7 +10,6 @@ conversion and loading run as they do for a user.
 """
 import glob
 import importlib.util
-import os
 import os.path as osp
 
 import numpy as np
@@ -19,8 +18,8 @@ import timm
 import torch
 import torchvision
 
-from conftest import (REPO, VOC_CLASSES, as_cli, load_tool, run_tool,
-                      write_coco, write_voc)
+from conftest import (REPO, VOC_CLASSES, as_cli, free_port, load_tool,
+                      run_tool, write_coco, write_voc)
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -94,9 +93,23 @@ def weights_dir(tmp_path_factory):
     return str(root)
 
 
-def tiny_overrides(root, config='coco'):
+FULL_SIZE = 'coco_r101_448.py'
+
+
+def shrink_transformer(name, config):
+    """Every paper config but the main one runs with a narrow transformer
+    (64-d, FFN 128) on its own backbone and weights: the 2048-d encoder and
+    decoder are the same modules in all of them, trained at full width by
+    coco_r101_448.py's row; what differs - backbone, weights, input
+    normalisation, resolution, data, the ablation's one setting - is
+    exercised in full."""
+    return name != FULL_SIZE and name.startswith(('coco', 'voc'))
+
+
+def tiny_overrides(root, config='coco', full_path=None):
     """--cfg-options that shrink a config to the tiny datasets."""
     name = osp.basename(config)
+    config = full_path or config
     opts = {}
     for loader, split in (('train_dataloader', 'train'),
                           ('val_dataloader', 'val'),
@@ -127,6 +140,11 @@ def tiny_overrides(root, config='coco'):
                 f'{dataset}.ann_file': f'{split}.json',
                 f'{dataset}.data_prefix': split,
             })
+    if shrink_transformer(name, config):
+        opts.update({'model.neck.embed_dims': 64,
+                     'model.neck.feedforward_channels': 128,
+                     'model.head.in_channels': 64,
+                     'model.head.feedforward_channels': 128})
     opts.update({
         'train_cfg.max_epochs': 1,
         'default_hooks.checkpoint.save_best': None,
@@ -147,7 +165,8 @@ def test_config_trains_two_iters_and_validates(
     train = load_tool('train')
     torch.manual_seed(0)
     runner = train.main([config, '--work-dir', str(tmp_path),
-                         '--cfg-options'] + as_cli(tiny_overrides(root, name)))
+                         '--cfg-options']
+                        + as_cli(tiny_overrides(root, name, config)))
     # 4 images (8 for 2012+2007), batch 2, one epoch
     assert runner.iter == len(runner.train_dataloader.dataset) // 2 >= 2
     scalars = runner.message_hub.log_scalars
@@ -197,11 +216,16 @@ def test_dist_train_convnextv2_two_processes(tiny_coco, weights_dir,
     with the weights given as a local file through --cfg-options."""
     opts = tiny_overrides(tiny_coco)
     opts['train_dataloader.batch_size'] = 1  # 2 procs x 1 = 2 per step
+    # the backbone and its weights file as they are; a narrow transformer
+    opts.update({'model.neck.embed_dims': 64,
+                 'model.neck.feedforward_channels': 128,
+                 'model.head.in_channels': 64,
+                 'model.head.feedforward_channels': 128})
     ckpt = osp.join(weights_dir,
                     'convnextv2_base.fcmae_ft_in22k_in1k_384.safetensors')
     opts['model.backbone.init_cfg.checkpoint'] = ckpt
     env = {'HF_HUB_OFFLINE': '1', 'MLIC_PRETRAINED_DIR': '',
-           'PORT': str(29500 + os.getpid() % 1000)}
+           'PORT': free_port()}
     proc = run_tool(['tools/dist_train.sh',
                      'configs/q2l_irpe/coco_convnextv2.py', '2',
                      '--work-dir', str(tmp_path), '--cfg-options']

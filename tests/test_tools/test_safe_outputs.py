@@ -10,11 +10,10 @@ import sys
 import time
 
 import cv2
-import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_tool, run_tool
+from conftest import REPO, load_tool, run_tool, write_random_images
 from mlic.datasets import SHAPE_CLASSES
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
@@ -35,12 +34,8 @@ def model(tmp_path_factory):
     torch.save(dict(state_dict=net.state_dict(),
                     meta=dict(dataset_meta=dict(classes=SHAPE_CLASSES))),
                ckpt)
-    images = root / 'images'
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for k in range(12):
-        cv2.imwrite(str(images / f'{k:02d}.png'),
-                    rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    images = write_random_images(root / 'images',
+                                 [f'{k:02d}.png' for k in range(12)])
     slow = root / 'slow.py'
     slow.write_text(
         f'_base_ = [{TINY_Q2L!r}]\n'
@@ -49,7 +44,7 @@ def model(tmp_path_factory):
         "    dict(type='LoadImageChecked'), dict(type='Sleep', seconds=0.3),\n"
         "    dict(type='Resize', scale=(32, 32)),\n"
         "    dict(type='PackInputs')]))\n")
-    return dict(root=root, ckpt=ckpt, images=str(images), slow=str(slow))
+    return dict(root=root, ckpt=ckpt, images=images, slow=str(slow))
 
 
 def _lines(path):
