@@ -7,7 +7,6 @@ then builds exactly what the config says; the log of the run lists what the
 set-up changed and why (:func:`setup_notes`).
 """
 from mmengine.hooks import EarlyStoppingHook, EMAHook
-from mmengine.logging import print_log
 
 from mlic.models.pretrained import check_input_normalisation
 from mlic.registry import HOOKS
@@ -146,9 +145,9 @@ def prepare_run(cfg, launcher='none', mode='train'):
     register_all_modules()
     notes = []
 
-    def note(message):
+    def note(message):  # the run's logger does not exist yet
         notes.append(message)
-        print_log(message, logger='current')
+        print(message, flush=True)
 
     allow_mmengine_checkpoints()
     check_config_keys(cfg)

@@ -65,10 +65,9 @@ def test_infer_workers_and_processes_give_one_result(grouped, tmp_path):
     input order) write what one process writes."""
     base = [grouped['cfg'], grouped['ckpt'], grouped['images'],
             '--device', 'cpu', '--batch-size', '2']
-    run_tool(['tools/infer.py'] + base + ['--out', str(tmp_path / 'a.jsonl')],
-             cwd=tmp_path)
-    run_tool(['tools/infer.py'] + base + ['--out', str(tmp_path / 'b.jsonl'),
-                                          '--workers', '2'], cwd=tmp_path)
+    infer = load_tool('infer')
+    infer.main(base + ['--out', str(tmp_path / 'a.jsonl')])
+    infer.main(base + ['--out', str(tmp_path / 'b.jsonl'), '--workers', '2'])
     run_tool(['tools/dist_infer.sh', grouped['cfg'], grouped['ckpt'], '2',
               grouped['images'], '--device', 'cpu', '--out',
               str(tmp_path / 'dist')], cwd=tmp_path,
@@ -80,9 +79,8 @@ def test_infer_workers_and_processes_give_one_result(grouped, tmp_path):
         assert [r['img_path'] for r in other] == [r['img_path'] for r in one]
         for a, b in zip(one, other):
             assert a['scores'] == pytest.approx(b['scores'], abs=1e-6)
-    run_tool(['tools/infer.py'] + base + ['--out', str(tmp_path / 'c.jsonl'),
-                                          '--only-predicted', '--thr', '0.4'],
-             cwd=tmp_path)
+    infer.main(base + ['--out', str(tmp_path / 'c.jsonl'), '--only-predicted',
+                       '--thr', '0.4'])
     short = _read(tmp_path / 'c.jsonl')
     assert all(set(r) == {'img_path', 'pred_labels', 'pred_scores'}
                for r in short)

@@ -80,29 +80,31 @@ def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
     with open(partial, 'a') as f:
         f.write('{"img_path": "cut by the ki')  # a line the kill cut
     # without --resume the unfinished run is not overwritten
-    res = run_tool(['tools/infer.py'] + cmd[2:], cwd=tmp_path, check=False)
-    assert res.returncode != 0 and '--resume' in res.stderr
+    from mlic.apis.result_files import ResultFileError
+    infer = load_tool('infer')
+    with pytest.raises(ResultFileError, match='--resume'):
+        infer.main([TINY_Q2L] + cmd[3:])
     res = run_tool(['tools/infer.py', TINY_Q2L] + cmd[3:] + ['--resume'],
                    cwd=tmp_path)
     assert f'{done} images already in' in res.stderr
     assert not partial.exists()
     resumed = _lines(out)
-    full = tmp_path / 'full.jsonl'
-    run_tool(['tools/infer.py', TINY_Q2L, model['ckpt'], model['images'],
-              '--out', str(full), '--device', 'cpu'], cwd=tmp_path)
-    expected = _lines(full)
+    expected = infer.main([TINY_Q2L, model['ckpt'], model['images'],
+                           '--device', 'cpu'])
     assert [r['img_path'] for r in resumed] == \
         [r['img_path'] for r in expected]
     for a, b in zip(resumed, expected):
         assert a['scores'] == pytest.approx(b['scores'], abs=1e-6)
 
 
-def test_infer_exit_codes_and_inputs_that_are_not_images(model, tmp_path):
+def test_infer_exit_codes_and_inputs_that_are_not_images(model, tmp_path,
+                                                          capsys):
     infer = [TINY_Q2L, model['ckpt']]
-    res = run_tool(['tools/infer.py'] + infer + [
-        model['images'], str(tmp_path / 'misspelt.jpg'), '--out',
-        str(tmp_path / 'p.jsonl')], cwd=tmp_path, check=False)
-    assert res.returncode == 2 and 'misspelt.jpg' in res.stderr
+    tool = load_tool('infer')
+    with pytest.raises(SystemExit) as stop:
+        tool.main(infer + [model['images'], str(tmp_path / 'misspelt.jpg'),
+                           '--out', str(tmp_path / 'p.jsonl')])
+    assert stop.value.code == 2 and 'misspelt.jpg' in capsys.readouterr().err
     assert not (tmp_path / 'p.jsonl').exists()  # nothing was run
     bad = tmp_path / 'bad'
     bad.mkdir()
@@ -117,10 +119,10 @@ def test_infer_exit_codes_and_inputs_that_are_not_images(model, tmp_path):
     assert 'broken.jpg' in res.stderr
     blocker = tmp_path / 'a_file'
     blocker.write_text('x')
-    res = run_tool(['tools/infer.py'] + infer + [
-        model['images'], '--out', str(blocker / 'p.jsonl')], cwd=tmp_path,
-        check=False)
-    assert res.returncode != 0 and 'cannot create the folder' in res.stderr
+    from mlic.fileio import OutputPathError
+    with pytest.raises(OutputPathError, match='cannot create the folder'):
+        tool.main(infer + [model['images'], '--out',
+                           str(blocker / 'p.jsonl')])
 
 
 def test_test_py_checks_its_outputs_before_scoring(model, tmp_path):
