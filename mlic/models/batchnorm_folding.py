@@ -22,7 +22,14 @@ output (the same tensor, not modified in place since) on every call. A
 convolution whose output is also used elsewhere (a residual taken before
 the norm) cannot be seen that way, so the folded copy is checked against
 the original on the same input; if they differ it is not used.
-docs/model_zoo.md "Speed" has the measured gain.
+docs/benchmarks.md has the measured gain.
+
+One private PyTorch attribute is read: ``Tensor._version``, the counter
+autograd raises on every in-place change of a tensor. The pairing compares
+it between the convolution's output and the BatchNorm's input, so that a
+tensor changed in place in between (``conv -> relu_ -> bn``) is not taken
+for the convolution's output; should it ever go away, only such pairs are
+affected, and the numeric check above still refuses a wrong copy.
 """
 import copy
 import math
@@ -37,6 +44,7 @@ from mmengine.model import BaseModel, is_model_wrapper
 from timm.layers import BatchNormAct2d
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 # BatchNorm types whose eval-mode forward is exactly F.batch_norm on the
 # running statistics (SyncBatchNorm only syncs in training mode).
@@ -127,7 +135,8 @@ def trace_conv_batchnorm_pairs(model: nn.Module, inputs, forward=None):
     BatchNorm layers that ran but have no such convolution, with why."""
     forward = forward or default_forward
     # id(output) -> (conv name, weak reference, version): a freed output's
-    # id may be reused by another tensor, which its dead reference rejects
+    # id may be reused by another tensor, which its dead reference rejects;
+    # the version counter: see the module docstring
     conv_out = {}
     conv_calls = defaultdict(int)
     bn_sources = defaultdict(list)
@@ -188,25 +197,23 @@ def trace_conv_batchnorm_pairs(model: nn.Module, inputs, forward=None):
 
 
 def _fold_into(conv: nn.Conv2d, bn: _BatchNorm) -> None:
-    """Set ``conv``'s weight and bias to the composition conv -> bn (eval),
-    computed in float64, in the weight's dtype and memory layout."""
+    """Set ``conv``'s weight and bias to the composition conv -> bn (eval)
+    with PyTorch's own fusion arithmetic
+    (``torch.nn.utils.fusion.fuse_conv_bn_weights``), fed in float64 and
+    stored in the weight's dtype and memory layout."""
+    def f64(t):
+        return None if t is None else t.detach().double()
+
+    w = conv.weight
+    weight, bias = fuse_conv_bn_weights(
+        f64(w), f64(conv.bias), f64(bn.running_mean), f64(bn.running_var),
+        bn.eps, f64(bn.weight), f64(bn.bias))
     with torch.no_grad():
-        w = conv.weight
-        var = bn.running_var.double()
-        scale = torch.rsqrt(var + bn.eps)
-        if bn.weight is not None:
-            scale = scale * bn.weight.double()
-        bias = conv.bias.double() if conv.bias is not None else \
-            torch.zeros_like(var)
-        bias = (bias - bn.running_mean.double()) * scale
-        if bn.bias is not None:
-            bias = bias + bn.bias.double()
         # empty_like keeps the strides (channels-last or not), which
         # decide the convolution kernel's layout
-        weight = torch.empty_like(w).copy_(
-            w.double() * scale.view(-1, *([1] * (w.dim() - 1))))
+        weight = torch.empty_like(w).copy_(weight)
     conv.weight = nn.Parameter(weight, requires_grad=False)
-    conv.bias = nn.Parameter(bias.to(w.dtype), requires_grad=False)
+    conv.bias = nn.Parameter(bias.detach().to(w.dtype), requires_grad=False)
 
 
 def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
