@@ -6,7 +6,6 @@ Figures are drawn with matplotlib's object API on an Agg canvas (no
 pyplot, no global backend switch), so importing or using this module
 changes nothing else in the process.
 """
-import copy
 import csv
 import os.path as osp
 from typing import Dict, Sequence
@@ -240,8 +239,7 @@ def heatmap_figure(matrices: Dict[str, np.ndarray], classes: Sequence[str],
     for k, (name, mat) in enumerate(matrices.items(), start=1):
         ax = fig.add_subplot(1, n, k)
         shown = np.ma.masked_array(mat, mask=~off)
-        cmap = _cmap('viridis')
-        cmap.set_bad('0.85')
+        cmap = matplotlib.colormaps['viridis'].with_extremes(bad='0.85')
         im = ax.imshow(shown, vmin=0.0, vmax=top, cmap=cmap)
         ax.set_xticks(np.arange(c))
         ax.set_yticks(np.arange(c))
@@ -261,10 +259,6 @@ def heatmap_figure(matrices: Dict[str, np.ndarray], classes: Sequence[str],
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return _save(fig, path)
-
-
-def _cmap(name):
-    return copy.copy(matplotlib.colormaps[name])
 
 
 def bar_figure(labels: Sequence[str], values, path: str, ylabel: str,

@@ -72,3 +72,41 @@ def test_the_tool_reports_a_holdout(tmp_path):
     assert result['holdout_images'] == 400
     assert saved['positives'] == {'a': int(_case(0)[1][:, 0].sum()),
                                   'b': 3, 'c': 0}
+
+
+def test_how_much_data_calibration_needs(tmp_path):
+    """calibration_data_needed.py: each row is calibrate_thresholds on the
+    drawn images, scored on the held-out ones against 0.5 (recomputed here
+    for one row); a draw of the whole pool is the same every time."""
+    import numpy as np
+    from conftest import load_tool
+    from mlic.evaluation import (calibrate_thresholds, multilabel_metrics,
+                                 save_predictions)
+    rng = np.random.default_rng(3)
+    targets = (rng.random((300, 4)) < 0.3).astype(np.int8)
+    # informative scores, shifted so that 0.5 is not the best threshold
+    scores = 0.1 + 0.3 * targets + 0.3 * rng.random((300, 4))
+    save_predictions(str(tmp_path / 'p.npz'), scores, targets,
+                     ['a', 'b', 'c', 'd'])
+    tool = load_tool('analysis_tools/calibration_data_needed')
+    out = tmp_path / 't.json'
+    result = tool.main([str(tmp_path / 'p.npz'), '--holdout-images', '100',
+                        '--sizes', '20', '200', '--draws', '3', '--prior',
+                        '4', '--json', str(out)])
+    assert json.loads(out.read_text()) == result
+    assert (result['holdout_images'], result['pool_images']) == (100, 200)
+    rows = {(r['images'], r['min_positives'], r['prior']): r
+            for r in result['rows']}
+    assert len(rows) == 6
+    # the whole pool: every draw equal, the mean is the worst
+    full = rows[(200, 1, 0.0)]
+    assert full['cf1_mean'] == pytest.approx(full['cf1_worst'], abs=1e-9)
+    hold, pool = tool.split(300, 100)
+    found = calibrate_thresholds(scores[pool], targets[pool], 0.5)
+    gain = (multilabel_metrics(scores[hold], targets[hold],
+                               thr=found['thresholds'])['CF1']
+            - multilabel_metrics(scores[hold], targets[hold], thr=0.5)['CF1'])
+    assert full['cf1_mean'] == pytest.approx(gain, abs=1e-9)
+    assert gain > 10  # positives from 0.4: 0.5 misses a third of them
+    with pytest.raises(ValueError, match='--sizes 250'):
+        tool.measure(scores, targets, [250], holdout_images=100)
