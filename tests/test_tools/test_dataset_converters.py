@@ -1,0 +1,94 @@
+"""tools/dataset_converters/to_csv.py: a COCO or VOC split written as the
+CSV of CsvMultiLabel reads back to the same images, labels, ignored labels
+and class order."""
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import load_tool, write_voc
+from mlic.datasets import CocoMultiLabel, CsvMultiLabel, VOCMultiLabel
+
+
+def _labels(ds):
+    out = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        ignored = info.get('gt_label_difficult', info.get('gt_label_ignore'))
+        out.append((osp.abspath(info['img_path']), list(info['gt_label']),
+                    list(ignored) if ignored is not None else []))
+    return out
+
+
+def _coco(root):
+    """Three images in two folders' worth of names, a class with a space,
+    categories out of id order, an image without annotations."""
+    (root / 'img').mkdir(parents=True)
+    for name in ('a.jpg', 'b.jpg', 'c.jpg'):
+        cv2.imwrite(str(root / 'img' / name), np.zeros((8, 8, 3), np.uint8))
+    cats = [dict(id=7, name='traffic light'), dict(id=2, name='person'),
+            dict(id=5, name='car')]
+    images = [dict(id=i, file_name=n) for i, n in
+              enumerate(('a.jpg', 'b.jpg', 'c.jpg'), start=1)]
+    anns = [dict(id=1, image_id=1, category_id=7),
+            dict(id=2, image_id=1, category_id=2),
+            dict(id=3, image_id=1, category_id=7),
+            dict(id=4, image_id=2, category_id=5)]
+    (root / 'ann.json').write_text(json.dumps(
+        dict(images=images, annotations=anns, categories=cats)))
+    cfg = root / 'cfg.py'
+    split = ("dict(dataset=dict(type='CocoMultiLabel', data_root=r'{r}', "
+             "ann_file='ann.json', data_prefix='img', pipeline=[]))")
+    cfg.write_text(f"train_dataloader = {split.format(r=root)}\n"
+                   f"val_dataloader = {split.format(r=root)}\n")
+    return cfg
+
+
+def test_coco_round_trip(tmp_path):
+    cfg = _coco(tmp_path / 'coco')
+    out = tmp_path / 'csv'
+    result = load_tool('dataset_converters/to_csv').main(
+        [str(cfg), '--split', 'train', 'val', '--out-dir', str(out)])
+    source = CocoMultiLabel(ann_file=str(tmp_path / 'coco/ann.json'),
+                            data_prefix=str(tmp_path / 'coco/img'))
+    # category ids 2, 5, 7 in id order; the space forces '|'
+    assert result['classes'] == ['person', 'car', 'traffic light']
+    assert result['label_sep'] == '|'
+    assert (out / 'classes.txt').read_text() == 'person\ncar\ntraffic light\n'
+    rows = (out / 'train.csv').read_text().splitlines()
+    assert rows == ['image,labels,ignored', 'a.jpg,person|traffic light,',
+                    'b.jpg,car,', 'c.jpg,,']
+    back = CsvMultiLabel(ann_file=str(out / 'val.csv'),
+                         data_prefix=str(tmp_path / 'coco/img'),
+                         classes=str(out / 'classes.txt'), label_sep='|')
+    assert list(back.metainfo['classes']) == result['classes']
+    assert _labels(back) == _labels(source)
+
+
+def test_voc_difficult_labels_become_the_ignored_column(tmp_path):
+    root = write_voc(tmp_path / 'VOC2007',
+                     {'000001': [('dog', 0), ('person', 1)],
+                      '000002': [('car', 1), ('car', 0), ('cat', 1)],
+                      '000003': []},
+                     dict(trainval=['000001', '000002', '000003']))
+    tool = load_tool('dataset_converters/to_csv')
+    source = VOCMultiLabel(root, split='trainval')
+    path = str(tmp_path / 'voc.csv')
+    assert tool.write_split(source, path, ' ') == 3
+    assert open(path).read().splitlines()[1:] == [
+        '000001.jpg,dog,person', '000002.jpg,car,cat', '000003.jpg,,']
+    classes = tmp_path / 'classes.txt'
+    classes.write_text('\n'.join(source.metainfo['classes']))
+    back = CsvMultiLabel(ann_file=path,
+                         data_prefix=osp.join(root, 'JPEGImages'),
+                         classes=str(classes))
+    assert _labels(back) == _labels(source)
+
+
+def test_names_that_fit_no_separator():
+    tool = load_tool('dataset_converters/to_csv')
+    assert tool.label_separator(['cat', 'dog']) == ' '
+    with pytest.raises(ValueError, match='spaces and "|"'):
+        tool.label_separator(['a b', 'c|d'])
