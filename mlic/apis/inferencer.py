@@ -233,8 +233,8 @@ class MultiLabelInferencer:
             np.asarray(thr, dtype=np.float64), (self.num_classes, )).copy()
 
     # -- running ---------------------------------------------------------
-    def _prepare(self, item, index):
-        index, prepared, err = _Prepared([item], self._pipelines)[0]
+    def _prepare(self, item):
+        _, prepared, err = _Prepared([item], self._pipelines)[0]
         if err is not None:
             raise err
         return prepared
@@ -333,7 +333,7 @@ class MultiLabelInferencer:
                        'bgr') == 'rgb':
                 item = np.ascontiguousarray(item[..., ::-1])
         original = np.ascontiguousarray(item[..., ::-1])  # BGR -> RGB
-        prepared = self._prepare(item, 0)
+        prepared = self._prepare(item)
         packed = prepared['inputs'].clone()
         data = self.model.data_preprocessor(pseudo_collate([prepared]),
                                             False)

@@ -19,9 +19,9 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Iterable, List, Optional, Sequence, Set
+from typing import Iterable, List, Sequence, Set
 
-from mlic.fileio import atomic_replace
+from mlic.fileio import atomic_replace, atomic_write
 
 PARTIAL_SUFFIX = '.partial'
 FORMATS = ('.jsonl', '.csv')
@@ -179,9 +179,8 @@ def merge_parts(parts: List[str], order: Sequence[str], out: str,
         return next(csv.reader([line]))[0]
 
     written = 0
-    partial = out + PARTIAL_SUFFIX
     try:
-        with open(partial, 'w', encoding='utf-8', newline='') as dst:
+        with atomic_write(out, newline='') as dst:
             if fmt == '.csv':
                 csv.writer(dst).writerow(_csv_header(classes))
             world = len(parts)
@@ -195,7 +194,6 @@ def merge_parts(parts: List[str], order: Sequence[str], out: str,
                     dst.write(line)
                     heads[r] = None
                     written += 1
-        atomic_replace(partial, out)
     finally:
         for f in readers:
             f.close()
@@ -214,7 +212,3 @@ def shard(items: Sequence, rank: int, world: int) -> list:
 __all__ = ['ResultWriter', 'ResultFileError', 'merge_parts', 'parts_names',
            'result_format', 'shard', 'PARTIAL_SUFFIX']
 
-
-def check_out_suffix(path: Optional[str]) -> None:
-    if path is not None:
-        result_format(path)

@@ -35,10 +35,6 @@ EVAL_DTYPES = {'cuda': torch.float16, 'cpu': torch.bfloat16}
 AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 
 
-def _quiet(message):
-    pass
-
-
 # --------------------------------------------------------------- evaluation
 def eval_autocast(device_type: str, enabled: bool = True):
     """The autocast of mixed-precision evaluation on ``device_type``

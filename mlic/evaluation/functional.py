@@ -354,10 +354,11 @@ class NonFiniteScoresError(ValueError):
     """Scores with NaN or inf: no metric of them means anything."""
 
 
-def check_finite_scores(scores, names=None):
+def check_finite_scores(scores, names=None, classes=None):
     """Raise :class:`NonFiniteScoresError` if any score is NaN or inf.
 
-    ``names`` (one per row, e.g. image paths) are used in the message.
+    ``names`` (one per row, e.g. image paths) and ``classes`` (one per
+    column) are used in the message. Checked block by block of rows.
     """
     scores = np.asarray(scores)
     if scores.ndim < 2:
@@ -375,10 +376,11 @@ def check_finite_scores(scores, names=None):
         return
     rows, cols = np.concatenate(bad_rows), np.concatenate(bad_cols)
     first = f'image {rows[0]}' if names is None else repr(names[rows[0]])
+    column = cols[0] if classes is None else repr(classes[cols[0]])
     raise NonFiniteScoresError(
         f'{total} of {scores.size} scores are NaN or inf '
         f'({len(set(rows.tolist()))} of {scores.shape[0]} images; first: '
-        f'{first}, class {cols[0]}): the model produced non-finite outputs, '
+        f'{first}, class {column}): the model produced non-finite outputs, '
         'so no metric is computed. The checkpoint probably holds NaN weights '
         '(training diverged): evaluate an earlier checkpoint.')
 

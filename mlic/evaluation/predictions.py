@@ -23,7 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from mlic.fileio import atomic_output, safe_pickle_load
+from mlic.fileio import atomic_write, safe_pickle_load
+from .functional import NonFiniteScoresError, check_finite_scores
 
 FORMAT = 'mlic-predictions'
 VERSION = 1
@@ -57,10 +58,9 @@ def save_predictions(path: str, scores, targets, classes: Sequence[str],
                 img_paths=[None if p is None else str(p)
                            for p in (img_paths or [None] * n)])
     validate_predictions(dict(scores=scores, targets=targets, **meta), path)
-    with atomic_output(path) as tmp:
-        with open(tmp, 'wb') as f:  # a file object: savez adds no suffix
-            np.savez(f, scores=scores, targets=targets,
-                     meta=np.array(json.dumps(meta)))
+    with atomic_write(path, 'wb') as f:  # a file object: no suffix added
+        np.savez(f, scores=scores, targets=targets,
+                 meta=np.array(json.dumps(meta)))
     return path
 
 
@@ -149,14 +149,10 @@ def validate_predictions(data: dict, path: str = 'predictions') -> None:
             'column, in column order)')
     if len(set(map(str, classes))) != len(classes):
         raise PredictionsFileError(f'{path}: class names repeat')
-    bad = ~np.isfinite(scores)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        raise PredictionsFileError(
-            f'{path}: {int(bad.sum())} scores are NaN or inf (first: image '
-            f'{rows[0]}, class {classes[cols[0]]!r}); the model that wrote '
-            'them diverged: no metric or threshold means anything. '
-            'Evaluate an earlier checkpoint.')
+    try:  # block by block: no (N, C) boolean copy of a large file
+        check_finite_scores(scores, classes=classes)
+    except NonFiniteScoresError as err:
+        raise PredictionsFileError(f'{path}: {err}') from None
     if targets.size and not np.isin(targets, (-1, 0, 1)).all():
         raise PredictionsFileError(f'{path}: targets must be 1, 0 or -1')
     n = scores.shape[0]

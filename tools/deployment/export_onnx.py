@@ -148,7 +148,7 @@ def verify(path, model, infer, shape, dynamic_batch, images):
             np.abs(onnx_scores(path, x, session) - ref).max())
     for image in images:
         # the pipeline's resized pixels, as PyTorch sees them
-        prepared = infer._prepare(image, 0)['inputs']
+        prepared = infer._prepare(image)['inputs']
         rgb = prepared.flip(0).float().numpy()[None]
         ref = np.array([infer([image])[0]['scores'][c]
                         for c in infer.classes])
