@@ -26,8 +26,9 @@ def class_order_mismatch(expected: Sequence[str],
     expected, got = _names(expected), _names(got)
     if expected == got:
         return None
-    missing = [c for c in expected if c not in set(got)]
-    extra = [c for c in got if c not in set(expected)]
+    got_set, expected_set = set(got), set(expected)
+    missing = [c for c in expected if c not in got_set]
+    extra = [c for c in got if c not in expected_set]
 
     def show(names):
         return f'{names[:6]}{" ..." if len(names) > 6 else ""}'
