@@ -17,7 +17,7 @@ What and why:
   a BatchNorm-folded copy) do the same.
 * ``mmengine.optim.scheduler.param_scheduler._ParamScheduler``: the base
   class of all parameter schedulers, to allow-list their pickled state
-  (:mod:`mlic.engine.checkpoint_allowlist`).
+  (:mod:`mlic.fileio.checkpoint_allowlist`).
 * ``EMAHook._swap_ema_parameters``: exchanges raw and averaged weights
   (:class:`mlic.engine.DualEMAHook` validates both).
 * ``CheckpointHook._save_best_checkpoint`` and

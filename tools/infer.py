@@ -175,12 +175,21 @@ def run(args, infer, items, out):
     ``out`` as it goes. Returns (results kept in memory, skipped, writer)."""
     from mmengine.utils import ProgressBar
 
-    from mlic.apis.result_files import ResultWriter, shard
+    from mlic.apis.result_files import ResultWriter, run_identity, shard
+    run_record = None
+    if out:
+        # what a --resume must agree on (checked against OUT.run.json)
+        run_record = run_identity(
+            args.checkpoint, infer.cfg.pretty_text, infer.classes,
+            infer.thresholds, items, topk=args.topk,
+            only_predicted=bool(args.only_predicted), amp=bool(infer.amp),
+            shard=f'{args.rank} of {args.world}')
     if args.world > 1:
         items = shard(items, args.rank, args.world)
     writer = None
     if out:
-        writer = ResultWriter(out, infer.classes, resume=args.resume)
+        writer = ResultWriter(out, infer.classes, resume=args.resume,
+                              run=run_record)
         if writer.done:
             before = len(items)
             items = [i for i in items if i not in writer.done]

@@ -1,5 +1,6 @@
 """Prediction output files of ``tools/infer.py``: written as images are
-scored, complete under their final name only at the end, resumable.
+scored, complete under their final name only at the end, resumable, held
+by one process, and resumed only by the run that started them.
 
 While a run works, its results go to ``<out>.partial`` (one line per image,
 flushed after each batch); when the run ends they are flushed to disk and
@@ -9,26 +10,121 @@ stays intact until the new one is complete. ``resume=True`` continues a
 ``.partial`` (or extends a complete ``<out>``): the images already in it
 are skipped, and a line cut by the kill is dropped.
 
+Beside the output:
+
+* ``<out>.run.json`` says what defines the run (:func:`run_identity`: the
+  checkpoint's SHA-256, the config, the classes, the thresholds, the output
+  options and a digest of the input list). A resume whose run differs in
+  any of them is refused with what differs (:class:`RunMismatchError`), so
+  a file never mixes two models, two threshold sets or two input lists.
+* ``<out>.lock`` is held while a process writes (:class:`mlic.fileio.
+  OwnerLock`): a second run on the same ``<out>``, with or without
+  ``resume``, is refused while the first lives; after a crash the kernel
+  has released it and ``resume`` works.
+
+None of these fixed names is followed if it is a symbolic link.
+
 Formats: ``.jsonl``, one JSON object per image (``img_path``, ``scores``
 for every class, ``pred_labels``, ``pred_scores``); ``.csv``, ``img_path``,
 one score column per class, ``pred_labels`` (space-separated).
 """
 import csv
+import hashlib
 import io
 import json
 import os
 import os.path as osp
-import shutil
-from typing import Iterable, List, Sequence, Set
+from typing import Iterable, List, Optional, Sequence, Set
 
-from mlic.fileio import atomic_replace, atomic_write
+from mlic.fileio import (OwnerLock, atomic_replace, atomic_write,
+                         open_no_follow, write_error)
+from mlic.fileio.locks import FileInUseError
 
 PARTIAL_SUFFIX = '.partial'
+RUN_SUFFIX = '.run.json'
+LOCK_SUFFIX = '.lock'
 FORMATS = ('.jsonl', '.csv')
 
 
 class ResultFileError(ValueError):
     """An output that cannot be written or resumed as asked."""
+
+
+class RunMismatchError(ResultFileError):
+    """``--resume`` of an output that another run (model, thresholds,
+    options, inputs) started."""
+
+
+class OutputInUseError(FileInUseError):
+    """Another live process is writing this output."""
+
+
+def file_digest(path: str, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (a checkpoint: about 1 s a GB)."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def list_digest(items: Sequence[str]) -> str:
+    """SHA-256 of an ordered list of image paths."""
+    h = hashlib.sha256()
+    for item in items:
+        h.update(os.fsencode(item) + b'\0')
+    return h.hexdigest()
+
+
+def run_identity(checkpoint: str, config_text: str, classes: Sequence[str],
+                 thresholds, items: Sequence[str], **options) -> dict:
+    """What defines a tagging run: a resume must agree on every entry.
+
+    ``options``: the output options (topk, only_predicted, amp, the shard
+    of a distributed run, ...), anything JSON can hold."""
+    thr = [float(t) for t in thresholds] if thresholds is not None else None
+    return dict(
+        checkpoint=osp.basename(checkpoint),
+        checkpoint_sha256=file_digest(checkpoint),
+        config_sha256=hashlib.sha256(config_text.encode('utf-8'))
+        .hexdigest(),
+        classes=list(classes), thresholds=thr, num_inputs=len(items),
+        inputs_sha256=list_digest(items),
+        options={k: options[k] for k in sorted(options)})
+
+
+def run_differences(old: dict, new: dict) -> List[str]:
+    """What differs between two :func:`run_identity` records, in words."""
+    out = []
+    if old.get('checkpoint_sha256') != new.get('checkpoint_sha256'):
+        out.append(f'checkpoint: {old.get("checkpoint")} (sha256 '
+                   f'{str(old.get("checkpoint_sha256"))[:12]}) vs '
+                   f'{new.get("checkpoint")} (sha256 '
+                   f'{str(new.get("checkpoint_sha256"))[:12]})')
+    if old.get('config_sha256') != new.get('config_sha256'):
+        out.append('config: another test pipeline or model settings')
+    if old.get('classes') != new.get('classes'):
+        a, b = old.get('classes') or [], new.get('classes') or []
+        out.append(f'classes: {len(a)} ({a[:3]}...) vs {len(b)} '
+                   f'({b[:3]}...)')
+    elif old.get('thresholds') != new.get('thresholds'):
+        a, b = old.get('thresholds'), new.get('thresholds')
+        if a is None or b is None:
+            out.append(f'thresholds: {"none" if a is None else "set"} vs '
+                       f'{"none" if b is None else "set"}')
+        else:
+            k = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+            out.append(f'thresholds: class {new["classes"][k]!r} '
+                       f'{a[k]:g} vs {b[k]:g} (--thr / --thr-file)')
+    if old.get('inputs_sha256') != new.get('inputs_sha256'):
+        out.append(f'inputs: {old.get("num_inputs")} images vs '
+                   f'{new.get("num_inputs")} now (another list of images, '
+                   'or another order)')
+    a, b = old.get('options', {}), new.get('options', {})
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            out.append(f'{key}: {a.get(key)!r} vs {b.get(key)!r}')
+    return out
 
 
 def result_format(path: str) -> str:
@@ -96,66 +192,138 @@ class ResultWriter:
         path: the final output (.jsonl or .csv).
         classes: the model's class names (the CSV columns).
         resume: continue an unfinished ``.partial`` (or a complete file).
+        run: what defines this run (:func:`run_identity`); written to
+            ``<path>.run.json`` and compared on ``resume``. ``None``: no
+            check (a library caller that manages its own files).
     """
 
     def __init__(self, path: str, classes: Sequence[str],
-                 resume: bool = False):
+                 resume: bool = False, run: Optional[dict] = None):
         self.path = path
         self.fmt = result_format(path)
         self.classes = list(classes)
         self.partial = path + PARTIAL_SUFFIX
+        self.run_file = path + RUN_SUFFIX
+        self.run = run
         self.done: Set[str] = set()
         self.count = 0
+        self._file = None
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        if osp.exists(self.partial) and not resume:
+        self._lock = OwnerLock(
+            path + LOCK_SUFFIX, what=f'the output {path}',
+            advice='It is being written; wait for that run to finish or '
+            'stop it (after it stopped, --resume continues it), or write '
+            'elsewhere (--out).', error=OutputInUseError)
+        self._lock.acquire()
+        try:
+            self._open(resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, resume):
+        path = self.path
+        has_partial = osp.lexists(self.partial)
+        if has_partial and not resume:
             raise ResultFileError(
                 f'{self.partial} holds the predictions of an unfinished run; '
                 'pass --resume to continue it (the images in it are '
                 'skipped), or delete it to start again')
-        if resume and osp.exists(self.partial):
+        source = None
+        if resume and has_partial:
             source = self.partial
         elif resume and osp.exists(path):
-            shutil.copyfile(path, self.partial)
+            source = path
+        if source is not None and self.run is not None:
+            self._check_run(source)
+        if source == path:  # extend a complete file: copy it, then append
+            fd = open_no_follow(path, os.O_RDONLY, what='output')
+            with os.fdopen(fd, 'rb') as src, open(
+                    open_no_follow(self.partial, os.O_WRONLY | os.O_CREAT
+                                   | os.O_EXCL, what='output'), 'wb') as dst:
+                for block in iter(lambda: src.read(1 << 20), b''):
+                    dst.write(block)
             source = self.partial
-        else:
-            source = None
+        flags = os.O_RDWR | os.O_CREAT | (0 if source else os.O_TRUNC)
+        fd = open_no_follow(self.partial, flags, what='output')
+        self._file = open(fd, 'r+b')
+        good = 0
         if source is not None:
-            done, good = _read_done(source, self.fmt, self.classes)
-            with open(source, 'rb+') as f:
-                f.truncate(good)  # drop a line cut by a kill
+            done, good = _read_done(self.partial, self.fmt, self.classes)
+            self._file.truncate(good)  # drop a line cut by a kill
             self.done = set(done)
             self.count = len(done)
-            self._file = open(self.partial, 'a', encoding='utf-8',
-                              newline='')
-            if good == 0 and self.fmt == '.csv':
-                self._write_header()
-        else:
-            self._file = open(self.partial, 'w', encoding='utf-8',
-                              newline='')
-            if self.fmt == '.csv':
-                self._write_header()
+        self._file.seek(good)
+        if good == 0 and self.fmt == '.csv':
+            self._write_header()
+        if self.run is not None:
+            with atomic_write(self.run_file) as f:
+                json.dump(self.run, f, indent=1)
+
+    def _check_run(self, source):
+        try:
+            fd = open_no_follow(self.run_file, os.O_RDONLY,
+                                what='run record')
+            with os.fdopen(fd, encoding='utf-8') as f:
+                old = json.load(f)
+        except FileNotFoundError:
+            raise RunMismatchError(
+                f'cannot resume {source}: there is no {self.run_file} saying '
+                'which model, thresholds and images it was written with '
+                '(an older mlic, or the file was moved), so it cannot be '
+                'checked against this run. Delete it to start again, or '
+                'write elsewhere (--out)') from None
+        except ValueError:
+            raise RunMismatchError(
+                f'cannot resume {source}: {self.run_file} is not a run '
+                'record (JSON); delete both to start again') from None
+        diff = run_differences(old, self.run)
+        if diff:
+            raise RunMismatchError(
+                f'cannot resume {source}: it was written by another run; '
+                + '; '.join(diff) + '. Resume with the same checkpoint, '
+                'config, thresholds, options and inputs, or write elsewhere '
+                f'(--out), or delete {source} to start again')
 
     def _write_header(self):
         buf = io.StringIO()
         csv.writer(buf).writerow(_csv_header(self.classes))
-        self._file.write(buf.getvalue())
+        self._file.write(buf.getvalue().encode('utf-8'))
 
     def write(self, results: Iterable[dict]) -> None:
-        for result in results:
-            self._file.write(format_line(result, self.fmt, self.classes))
-            self.count += 1
-        self._file.flush()
+        lines = [format_line(r, self.fmt, self.classes) for r in results]
+        try:
+            self._file.write(''.join(lines).encode('utf-8'))
+            self._file.flush()
+        except OSError as err:
+            raise write_error(
+                self.partial, err,
+                then=f'The {self.count} predictions before this batch are '
+                f'in {self.partial}; --resume continues from there.') \
+                from None
+        self.count += len(lines)
 
     def finish(self) -> str:
         """Flush to disk and rename ``.partial`` to the final name."""
-        self._file.close()
-        atomic_replace(self.partial, self.path)
+        try:
+            self._file.close()
+            atomic_replace(self.partial, self.path)
+        except OSError as err:
+            raise write_error(self.partial, err) from None
+        finally:
+            self._lock.release()
         return self.path
 
     def close(self) -> None:
         """Stop without finishing (the ``.partial`` stays to resume)."""
-        if not self._file.closed:
-            self._file.close()
+        try:
+            if self._file is not None and not self._file.closed:
+                try:
+                    self._file.close()
+                except OSError:  # the disk that failed the last write
+                    pass
+        finally:
+            self._lock.release()
 
 
 def merge_parts(parts: List[str], order: Sequence[str], out: str,
@@ -209,6 +377,8 @@ def shard(items: Sequence, rank: int, world: int) -> list:
     return list(items[rank::world])
 
 
-__all__ = ['ResultWriter', 'ResultFileError', 'merge_parts', 'parts_names',
-           'result_format', 'shard', 'PARTIAL_SUFFIX']
+__all__ = ['ResultWriter', 'ResultFileError', 'RunMismatchError',
+           'OutputInUseError', 'merge_parts', 'parts_names', 'result_format',
+           'run_identity', 'run_differences', 'file_digest', 'shard',
+           'PARTIAL_SUFFIX', 'RUN_SUFFIX', 'LOCK_SUFFIX']
 

@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 
-from mlic.fileio import pid_alive
+from mlic.utils.child_processes import pid_alive
 
 
 SHAPE_CLASSES = ('circle', 'ring', 'square', 'frame', 'triangle', 'diamond',

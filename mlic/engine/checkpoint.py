@@ -1,7 +1,7 @@
 """Reading and writing checkpoints so that nothing is lost or loaded wrongly.
 
 * :func:`read_checkpoint`: ``torch.load(weights_only=True)`` through mlic's
-  allow-list (:mod:`mlic.engine.checkpoint_allowlist`), with one clear error for a missing,
+  allow-list (:mod:`mlic.fileio.checkpoint_allowlist`), with one clear error for a missing,
   empty or truncated file, and for a file that asks for something the
   allow-list refuses (never a hint to switch weights-only loading off).
 * :func:`check_state_dict_fits`: the checkpoint's weights against the
@@ -28,7 +28,7 @@ import torch
 from mmengine.runner import CheckpointLoader
 
 from mlic.fileio import atomic_write
-from .checkpoint_allowlist import allow_mmengine_checkpoints
+from mlic.fileio.checkpoint_allowlist import allow_mmengine_checkpoints
 LAST_CHECKPOINT = 'last_checkpoint'
 
 
@@ -82,7 +82,7 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
             'not loaded. mlic reads checkpoints with weights_only=True and '
             'allows tensors, numpy arrays/scalars/dtypes and the mmengine '
             'objects its own checkpoints hold (message hub buffers, '
-            'parameter-scheduler states; mlic/engine/checkpoint_allowlist.py) - nothing '
+            'parameter-scheduler states; mlic/fileio/checkpoint_allowlist.py) - nothing '
             'that can run code. A checkpoint from elsewhere that holds other '
             'objects: load it in its own project and save only its '
             'state_dict (tensors) with torch.save.') from None

@@ -15,7 +15,7 @@ from mlic.utils.config_check import (check_config_keys, check_num_classes,
                                      check_sizes_and_schedule)
 from . import cpu, policy
 from .checkpoint import find_latest_checkpoint
-from .checkpoint_allowlist import allow_mmengine_checkpoints
+from mlic.fileio.checkpoint_allowlist import allow_mmengine_checkpoints
 
 # Config entries only training reads: an evaluation run drops them, so that
 # the Runner builds no training dataloader (which would need the training

@@ -1,4 +1,5 @@
-"""Child processes that end with their parent.
+"""Processes: who holds a file (host, pid alive?), and child processes
+that end with their parent.
 
 A DataLoader's worker processes (persistent ones especially) wait on a pipe
 for work; when the training process is killed with SIGKILL - a scheduler's
@@ -12,9 +13,27 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import socket
 import sys
 
 PR_SET_PDEATHSIG = 1
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def end_with_parent(parent_pid: int) -> bool:

@@ -57,6 +57,26 @@ def test_a_live_run_holds_the_work_dir_until_it_dies(tmp_path):
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+def test_a_lock_that_is_a_link_is_refused_not_written_through(tmp_path):
+    """A .mlic-train.lock planted as a link to a file the user can write:
+    the lock is refused with what to do, the target keeps its bytes."""
+    from mlic.fileio.locks import NotARegularFileError
+    victim = tmp_path / 'notes.txt'
+    victim.write_text('precious\n')
+    work = tmp_path / 'work'
+    work.mkdir()
+    os.symlink(victim, work / LOCK_NAME)
+    with pytest.raises(NotARegularFileError, match='is a symbolic link .*'
+                       'not followed. Remove the link'):
+        WorkDirLock(str(work)).acquire()
+    assert victim.read_text() == 'precious\n'
+    assert os.path.islink(work / LOCK_NAME)
+    (work / LOCK_NAME).unlink()
+    os.mkfifo(work / LOCK_NAME)  # nor a FIFO (the open must not block)
+    with pytest.raises(NotARegularFileError, match='not a regular file'):
+        WorkDirLock(str(work)).acquire()
+
+
 def test_a_second_training_in_a_busy_work_dir_is_refused(tmp_path):
     """The second run stops before it touches the first run's files (its
     checkpoint being written, named .tmp-<live pid>-...)."""

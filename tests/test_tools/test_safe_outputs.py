@@ -53,7 +53,7 @@ def _lines(path):
 
 
 def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
-        model, tmp_path):
+        model, tmp_path, monkeypatch):
     """SIGKILL while infer.py writes: the earlier complete file is intact,
     the partial one is named .partial (never the final name), --resume
     finishes it with the same predictions as a run without a kill."""
@@ -72,6 +72,14 @@ def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
                                       len(partial.read_text()
                                           .splitlines()) < 4):
         time.sleep(0.05)
+    monkeypatch.syspath_prepend(osp.join(REPO, 'tests', 'data'))
+    # while it lives, a second run on that --out is refused, --resume too
+    from mlic.apis.result_files import OutputInUseError, RunMismatchError
+    infer = load_tool('infer')
+    for extra in ([], ['--resume']):
+        with pytest.raises(OutputInUseError,
+                           match=f'process {proc.pid} on host'):
+            infer.main([TINY_Q2L] + cmd[3:] + extra)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert out.read_text() == '{"earlier": "complete"}\n'
@@ -81,10 +89,17 @@ def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
         f.write('{"img_path": "cut by the ki')  # a line the kill cut
     # without --resume the unfinished run is not overwritten
     from mlic.apis.result_files import ResultFileError
-    infer = load_tool('infer')
     with pytest.raises(ResultFileError, match='--resume'):
         infer.main([TINY_Q2L] + cmd[3:])
-    res = run_tool(['tools/infer.py', TINY_Q2L] + cmd[3:] + ['--resume'],
+    # another run's --resume (thresholds, output layout, inputs) is refused
+    one_more = osp.join(model['images'], '00.png')
+    for args, what in ((cmd[3:] + ['--thr', '0.3'], 'thresholds'),
+                       (cmd[3:] + ['--only-predicted'], 'only_predicted'),
+                       (cmd[3:5] + [one_more] + cmd[5:], 'inputs')):
+        with pytest.raises(RunMismatchError, match=what):
+            infer.main([model['slow']] + args + ['--resume'])
+    assert len(partial.read_text().splitlines()) == done + 1
+    res = run_tool(['tools/infer.py', model['slow']] + cmd[3:] + ['--resume'],
                    cwd=tmp_path)
     assert f'{done} images already in' in res.stderr
     assert not partial.exists()

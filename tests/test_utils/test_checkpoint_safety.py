@@ -10,7 +10,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.optim import OneCycleLR
 
 from mlic.engine import allow_mmengine_checkpoints
-from mlic.engine.checkpoint_allowlist import checkpoint_getattr
+from mlic.fileio.checkpoint_allowlist import checkpoint_getattr
 
 allow_mmengine_checkpoints()  # what every mlic load does first
 

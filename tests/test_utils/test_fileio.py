@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mlic import fileio
+from mlic.fileio import atomic as fileio
 from mlic.fileio import (DiskFullError, OutputPathError, atomic_write,
                          check_output_dir, check_output_path,
                          read_regular_file, remove_stale_temporaries)
@@ -146,3 +146,15 @@ def test_outputs_are_checked_before_work(tmp_path):
     assert check_output_path(str(tmp_path / 'new' / 'p.npz')) == \
         osp.abspath(tmp_path / 'new' / 'p.npz')
     assert os.listdir(tmp_path / 'new') == []  # the probe is gone
+
+
+def test_an_atomic_write_never_follows_a_planted_temporary(tmp_path):
+    """The temporary's name is predictable (.tmp-<pid>-<name>): a link
+    planted there is replaced by a file of ours, its target untouched."""
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious\n')
+    out = tmp_path / 'out.json'
+    os.symlink(victim, tmp_path / fileio.temporary_name(str(out)))
+    with atomic_write(str(out)) as f:
+        f.write('{}')
+    assert out.read_text() == '{}' and victim.read_text() == 'precious\n'

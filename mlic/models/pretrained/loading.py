@@ -156,7 +156,7 @@ def read_state_dict(path: str, map_location='cpu') -> dict:
         else:
             # a cycle: mlic.engine imports mlic.models (its loops fold
             # BatchNorm), and this module is part of mlic.models
-            from mlic.engine.checkpoint_allowlist import \
+            from mlic.fileio.checkpoint_allowlist import \
                 allow_mmengine_checkpoints
             allow_mmengine_checkpoints()
             state = torch.load(path, map_location=map_location,

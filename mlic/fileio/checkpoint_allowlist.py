@@ -16,7 +16,7 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.optim.scheduler import param_scheduler
 
-from mlic.fileio import numpy_pickle_globals
+from .safe_read import numpy_pickle_globals
 from mlic.upstream import param_scheduler_base
 
 _ALLOWED = False
