@@ -2,8 +2,10 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import struct
 import subprocess
 import sys
+import zlib
 
 import cv2
 import numpy as np
@@ -47,6 +49,21 @@ def write_random_images(folder, names, shape=(24, 32), seed=0):
                     rng.integers(0, 255, tuple(shape) + (3, ),
                                  dtype=np.uint8))
     return str(folder)
+
+
+def bomb_png(width=20000, height=20000) -> bytes:
+    """A valid 1-bit PNG of width x height black pixels: a few tens of KB
+    that decode to width x height x 3 bytes."""
+    def chunk(kind, body):
+        return struct.pack('>I', len(body)) + kind + body + struct.pack(
+            '>I', zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    row = b'\x00' * (1 + (width + 7) // 8)
+    raw = zlib.compress(row * height, 9)
+    return (b'\x89PNG\r\n\x1a\n'
+            + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 1, 0, 0,
+                                         0, 0))
+            + chunk(b'IDAT', raw) + chunk(b'IEND', b''))
 
 
 def write_coco(root, images, categories, annotations, img_dir='images',

@@ -56,6 +56,10 @@ def parse_args(argv=None):
                         'already in it are skipped')
     parser.add_argument('--device', help='cpu, cuda, cuda:1 (default: cuda '
                         'when available)')
+    parser.add_argument('--max-pixels', type=int,
+                        help='skip images that declare more pixels than this '
+                        '(default: $MLIC_MAX_IMAGE_PIXELS or 2**28; '
+                        'a decompression bomb is skipped, not decoded)')
     parser.add_argument('--amp', action='store_true', default=None,
                         help='mixed precision: fp16 autocast on GPU, bfloat16 '
                         "on CPU (default: the config's test_cfg.fp16)")
@@ -76,6 +80,8 @@ def parse_args(argv=None):
                          'process, merged there)')
     elif args.out and not args.out.endswith(('.jsonl', '.csv')):
         parser.error(f'--out {args.out}: use a .jsonl or a .csv file')
+    if args.max_pixels is not None and args.max_pixels < 1:
+        parser.error('--max-pixels must be >= 1')
     if args.workers < 0 or args.batch_size < 1:
         parser.error('--workers must be >= 0 and --batch-size >= 1')
     if args.resume and not args.out:
@@ -138,6 +144,8 @@ def main(argv=None):
         import torch
         if torch.cuda.is_available():
             device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
+    if args.max_pixels is not None:  # read by every decoding process
+        os.environ['MLIC_MAX_IMAGE_PIXELS'] = str(args.max_pixels)
     thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
                                  device=device, thresholds=thresholds,

@@ -381,4 +381,3 @@ __all__ = ['ResultWriter', 'ResultFileError', 'RunMismatchError',
            'OutputInUseError', 'merge_parts', 'parts_names', 'result_format',
            'run_identity', 'run_differences', 'file_digest', 'shard',
            'PARTIAL_SUFFIX', 'RUN_SUFFIX', 'LOCK_SUFFIX']
-

@@ -90,8 +90,8 @@ def open_exclusive(path: str, mode: str = 'wb', **open_kwargs):
     """Create ``path`` and open it for writing; it must not exist (a
     symlink planted under that name is not followed: ``O_EXCL`` refuses
     it). For fixed names in shared folders."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW',
-                                                          0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | \
+        getattr(os, 'O_NOFOLLOW', 0)
     fd = os.open(path, flags, 0o644)
     return os.fdopen(fd, mode, **open_kwargs)
 

@@ -249,22 +249,56 @@ def test_onnx_model_deploys_without_pytorch(trained, tmp_path):
     listed.mkdir()
     for p in images:
         os.symlink(p, listed / osp.basename(p))
-    run_tool(['tools/infer.py', TINY_Q2L, trained['ckpt'], str(listed),
-              '--thr-file', str(thr_file), '--out',
-              str(tmp_path / 'torch.jsonl'), '--device', 'cpu'],
-             cwd=tmp_path)
+    # a decompression bomb among them: skipped and counted by both tools
+    from conftest import bomb_png
+    (listed / 'bomb.png').write_bytes(bomb_png())
+    res = run_tool(['tools/infer.py', TINY_Q2L, trained['ckpt'], str(listed),
+                    '--thr-file', str(thr_file), '--out',
+                    str(tmp_path / 'torch.jsonl'), '--device', 'cpu'],
+                   cwd=tmp_path)
+    assert 'bomb.png declares 20000 x 20000 pixels' in res.stderr
+    assert '6 images predicted, 1 skipped' in res.stdout
     proc = subprocess.run(
         [sys.executable, '-c', NO_TORCH,
          osp.join(REPO, 'tools', 'deployment', 'onnx_infer.py'), out,
          str(listed), '--out', str(tmp_path / 'onnx.jsonl')],
         capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'skipped' in proc.stderr and 'bomb.png' in proc.stderr
+    assert '6 images predicted, 1 skipped' in proc.stdout
     ref = [json.loads(x) for x in open(tmp_path / 'torch.jsonl')]
     got = [json.loads(x) for x in open(tmp_path / 'onnx.jsonl')]
     assert [r['img_path'] for r in got] == [r['img_path'] for r in ref]
     for a, b in zip(got, ref):
         assert a['pred_labels'] == b['pred_labels']
         assert a['scores'] == pytest.approx(b['scores'], abs=0.02)
+
+    # a crash half-way loses nothing written: --resume finishes the run
+    # with the same lines; another threshold set is not resumed
+    onnx_infer = load_tool('deployment/onnx_infer')
+    real_resize, calls = onnx_infer.resize, []
+
+    def crash_at_the_fifth(*a, **kw):
+        calls.append(1)
+        if len(calls) == 5:
+            raise MemoryError('the machine ran out of memory')
+        return real_resize(*a, **kw)
+
+    again = str(tmp_path / 'again.jsonl')
+    onnx_infer.resize = crash_at_the_fifth
+    with pytest.raises(MemoryError):
+        onnx_infer.main([out, str(listed), '--out', again,
+                         '--batch-size', '2'])
+    onnx_infer.resize = real_resize
+    assert not osp.exists(again)
+    # batches of 2 from the sorted folder: [bomb, 1], [2, 3], [4, 5 crashes]
+    assert len(open(again + '.partial').read().splitlines()) == 3
+    with pytest.raises(SystemExit, match='differs in: thresholds'):
+        onnx_infer.main([out, str(listed), '--out', again, '--resume',
+                         '--thr', '0.3'])
+    assert onnx_infer.main([out, str(listed), '--out', again,
+                            '--resume']) == 0
+    assert [json.loads(x) for x in open(again)] == got
 
 
 def test_the_deployment_page_runs_as_written(trained, tmp_path,

@@ -2,7 +2,7 @@
 
     python tools/deployment/onnx_infer.py MODEL.onnx IMAGES_OR_FOLDERS...
         [--out preds.jsonl|.csv] [--thr-file thresholds.json | --thr 0.5]
-        [--topk K] [--batch-size 8]
+        [--topk K] [--batch-size 8] [--resume] [--max-pixels N]
 
 Needs only onnxruntime, numpy and Pillow: copy this file next to the model
 on the machine that deploys it. Everything else comes from the model's
@@ -12,13 +12,28 @@ per-class thresholds, the input size and the test pipeline's resize rule
 normalisation is inside the graph. The output is the one of
 tools/infer.py: one JSON object per image (img_path, scores of every
 class, pred_labels, pred_scores), or a CSV with a score column per class.
+
+Images are read as tools/infer.py (OpenCV) reads them, whatever mode
+Pillow returns: 16-bit images keep their high byte, CMYK is converted with
+OpenCV's formulas, alpha is dropped; 32-bit integer and float samples are
+refused as OpenCV refuses them. An image that declares more than
+--max-pixels pixels (default $MLIC_MAX_IMAGE_PIXELS or 2**28) is skipped
+before it is decoded, like any unreadable file. Results are written as
+they come to OUT.partial and renamed to OUT at the end; --resume continues
+an unfinished run of the same model, thresholds and inputs (OUT.run.json
+says which), and OUT.lock keeps a second run off the same output.
 """
 import argparse
 import csv
+import errno
+import hashlib
+import io
 import json
 import os
 import os.path as osp
+import socket
 import sys
+import time
 
 import numpy as np
 
@@ -139,10 +154,74 @@ def list_inputs(inputs):
     return found, missing
 
 
-def load_rgb(path):
+MAX_IMAGE_PIXELS = 1 << 28
+MAX_IMAGE_BYTES = 512 * 1024 * 1024
+
+
+def max_pixels(value=None):
+    if value is None:
+        value = os.environ.get('MLIC_MAX_IMAGE_PIXELS') or MAX_IMAGE_PIXELS
+    return int(value)
+
+
+def _cmyk_to_rgb(cmyk, fmt):
+    """OpenCV's conversions: its own for JPEG, libtiff's for TIFF."""
+    c = cmyk.astype(np.int32)
+    k = 255 - c[..., 3:4]
+    if fmt == 'JPEG':
+        rgb = k - ((c[..., :3] * k) >> 8)
+    else:
+        rgb = (k * (255 - c[..., :3])) // 255
+    return rgb.astype(np.uint8)
+
+
+def to_rgb(im, fmt=None):
+    """A Pillow image (any mode) as the H x W x 3 uint8 RGB array OpenCV's
+    ``imread(IMREAD_COLOR)`` gives for the same file (``fmt``: the file's
+    format, 'PNG', 'JPEG', ...)."""
+    mode, fmt = im.mode, fmt or im.format
+    if mode.startswith('I;16') or (mode == 'I' and fmt == 'PNG'):
+        grey = (np.asarray(im).astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode in ('I', 'F'):
+        kind = '32-bit integer' if mode == 'I' else 'floating-point'
+        raise OSError(errno.EINVAL, f'{kind} '
+                      'samples: not read (tools/infer.py, with OpenCV, does '
+                      'not read them either); save the image with 8 or 16 '
+                      'bits per sample')
+    if mode == 'CMYK':
+        return _cmyk_to_rgb(np.asarray(im), fmt)
+    return np.asarray(im.convert('RGB'))
+
+
+def load_rgb(path, limit=None):
+    """Read an image as tools/infer.py does (:func:`to_rgb`), refusing
+    non-regular files, files over 512 MiB and images over ``limit`` pixels
+    before decoding them (``OSError`` naming the reason)."""
     from PIL import Image, ImageOps
-    with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert('RGB'))
+    if not osp.isfile(path):
+        raise OSError(errno.EINVAL, 'not a regular file; not read')
+    if osp.getsize(path) > MAX_IMAGE_BYTES:
+        raise OSError(errno.EFBIG, f'over {MAX_IMAGE_BYTES} bytes; not read')
+    limit = max_pixels(limit)
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:
+        raise OSError(errno.EFBIG, f'{err}; not decoded') from None
+    with im:
+        w, h = im.size
+        if w * h > limit:
+            raise OSError(
+                errno.EFBIG, f'declares {w} x {h} pixels, over the limit of '
+                f'{limit}; not decoded (raise it with --max-pixels or '
+                'MLIC_MAX_IMAGE_PIXELS if the image is real)')
+        try:
+            return to_rgb(ImageOps.exif_transpose(im), im.format)
+        except (ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            raise OSError(errno.EINVAL, f'not a readable image ({err})') \
+                from None
 
 
 def thresholds_for(classes, meta, args):
@@ -172,23 +251,136 @@ def result(path, scores, classes, thr, topk):
                 pred_scores=[float(scores[c]) for c in chosen])
 
 
-def write(out, results, classes):
-    tmp = osp.join(osp.dirname(osp.abspath(out)),
-                   f'.tmp-{os.getpid()}-{osp.basename(out)}')
-    with open(tmp, 'w', encoding='utf-8', newline='') as f:
-        if out.endswith('.csv'):
-            writer = csv.writer(f)
-            writer.writerow(['img_path'] + list(classes) + ['pred_labels'])
-            for r in results:
-                writer.writerow([r['img_path']]
-                                + [f'{r["scores"][c]:.6f}' for c in classes]
-                                + [' '.join(r['pred_labels'])])
-        else:
-            for r in results:
-                f.write(json.dumps(r) + '\n')
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
+def format_line(r, classes, fmt):
+    if fmt == '.jsonl':
+        return json.dumps(r) + '\n'
+    buf = io.StringIO()
+    csv.writer(buf).writerow([r['img_path']]
+                             + [f'{r["scores"][c]:.6f}' for c in classes]
+                             + [' '.join(r['pred_labels'])])
+    return buf.getvalue()
+
+
+def _sha256(chunks):
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _open_own(path, flags):
+    """Open a fixed-name file without following a link planted there."""
+    fd = os.open(path, flags | getattr(os, 'O_NOFOLLOW', 0), 0o644)
+    if not os.path.isfile(path) or os.path.islink(path):
+        os.close(fd)
+        raise SystemExit(f'error: {path} is not a regular file; remove it')
+    return fd
+
+
+class Output:
+    """OUT.partial written as results come, renamed to OUT at the end;
+    OUT.run.json says which run wrote it; OUT.lock is held meanwhile."""
+
+    def __init__(self, out, classes, run, resume):
+        import fcntl
+        self.out, self.classes = out, classes
+        self.fmt = osp.splitext(out)[1]
+        self.partial, self.run_file = out + '.partial', out + '.run.json'
+        self.lock = _open_own(out + '.lock', os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.lseek(self.lock, 0, 0)
+            who = os.read(self.lock, 4096).decode('utf-8', 'replace')
+            raise SystemExit(f'error: {out} is being written by another '
+                             f'process ({who}); wait for it or stop it')
+        os.ftruncate(self.lock, 0)
+        os.write(self.lock, f'pid {os.getpid()} on {socket.gethostname()} '
+                 f'since {time.ctime()}'.encode())
+        self.file = None
+        try:
+            self._open(run, resume)
+        except BaseException:
+            self.release()
+            raise
+
+    def _open(self, run, resume):
+        out, classes = self.out, self.classes
+        self.done, self.count = set(), 0
+        if osp.lexists(self.partial) and not resume:
+            raise SystemExit(f'error: {self.partial} holds an unfinished '
+                             'run; pass --resume to continue it, or delete '
+                             'it to start again')
+        good = 0
+        if resume and osp.lexists(self.partial):
+            try:
+                with open(self.run_file, encoding='utf-8') as f:
+                    old = json.load(f)
+            except (OSError, ValueError):
+                old = None
+            diff = [k for k in run if old is None or old.get(k) != run[k]]
+            if diff:
+                raise SystemExit(
+                    f'error: cannot resume {self.partial}: written by another '
+                    f'run (differs in: {", ".join(diff)}); resume with the '
+                    'same model, thresholds, options and inputs, or delete '
+                    'it to start again')
+            with open(_open_own(self.partial, os.O_RDONLY), 'rb') as f:
+                for k, raw in enumerate(f):
+                    if not raw.endswith(b'\n'):
+                        break  # a line cut by a kill
+                    if self.fmt == '.csv' and k == 0:
+                        good += len(raw)
+                        continue
+                    try:
+                        name = json.loads(raw)['img_path'] if \
+                            self.fmt == '.jsonl' else next(csv.reader(
+                                [raw.decode('utf-8')]))[0]
+                    except (ValueError, KeyError, StopIteration):
+                        break
+                    self.done.add(name)
+                    good += len(raw)
+            self.count = len(self.done)
+        self.file = open(_open_own(self.partial, os.O_RDWR | os.O_CREAT),
+                         'r+b')
+        self.file.truncate(good)
+        self.file.seek(good)
+        if good == 0 and self.fmt == '.csv':
+            buf = io.StringIO()
+            csv.writer(buf).writerow(['img_path'] + list(classes)
+                                     + ['pred_labels'])
+            self.file.write(buf.getvalue().encode('utf-8'))
+        tmp = osp.join(osp.dirname(osp.abspath(out)),
+                       f'.tmp-{os.getpid()}-{osp.basename(self.run_file)}')
+        with open(_open_own(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                  'w', encoding='utf-8') as f:
+            json.dump(run, f)
+        os.replace(tmp, self.run_file)
+
+    def write(self, results):
+        self.file.write(''.join(format_line(r, self.classes, self.fmt)
+                                for r in results).encode('utf-8'))
+        self.file.flush()
+        self.count += len(results)
+
+    def finish(self):
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.partial, self.out)
+        self.release()
+
+    def release(self):
+        if self.file is not None and not self.file.closed:
+            self.file.close()
+        if self.lock is None:
+            return
+        try:
+            os.remove(self.out + '.lock')
+        except OSError:
+            pass
+        os.close(self.lock)
+        self.lock = None
 
 
 def main(argv=None):
@@ -201,9 +393,16 @@ def main(argv=None):
     group.add_argument('--thr-file', help='per-class thresholds (JSON)')
     parser.add_argument('--topk', type=int)
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--resume', action='store_true',
+                        help='continue OUT.partial of the same run')
+    parser.add_argument('--max-pixels', type=int,
+                        help='skip images that declare more pixels (default '
+                        '$MLIC_MAX_IMAGE_PIXELS or 2**28)')
     args = parser.parse_args(argv)
     if args.out and not args.out.endswith(('.jsonl', '.csv')):
         parser.error('--out: a .jsonl or .csv file')
+    if args.resume and not args.out:
+        parser.error('--resume needs --out')
     import onnxruntime as ort
     session = ort.InferenceSession(args.model,
                                    providers=['CPUExecutionProvider'])
@@ -215,35 +414,63 @@ def main(argv=None):
     if missing:
         print(f'error: input(s) not found: {missing[:5]}', file=sys.stderr)
         return 2
+    limit = max_pixels(args.max_pixels)
     batch_dim = session.get_inputs()[0].shape[0]
     batch_size = args.batch_size if not isinstance(batch_dim, int) else \
         batch_dim
-    results, skipped = [], []
-    for start in range(0, len(images), batch_size):
-        paths, pixels = [], []
-        for path in images[start:start + batch_size]:
-            try:
-                pixels.append(resize(load_rgb(path), size, interpolation))
-                paths.append(path)
-            except OSError as err:
-                skipped.append(path)
-                print(f'skipped {path}: {err}', file=sys.stderr)
-        if not pixels:
-            continue
-        batch = np.stack(pixels).transpose(0, 3, 1, 2).astype(np.float32)
-        for p, s in zip(paths, session.run(['scores'],
-                                           {'images': batch})[0]):
-            results.append(result(p, s, classes, thr, args.topk))
+    out = None
     if args.out:
-        write(args.out, results, classes)
-        print(f'Predictions for {len(results)} images written to {args.out}')
+        with open(args.model, 'rb') as f:
+            model_sha = _sha256(iter(lambda: f.read(1 << 20), b''))
+        run = dict(model_sha256=model_sha, classes=list(classes),
+                   thresholds=[float(t) for t in thr], topk=args.topk,
+                   inputs_sha256=_sha256(os.fsencode(p) + b'\0'
+                                         for p in images))
+        out = Output(args.out, classes, run, args.resume)
+        if out.done:
+            print(f'--resume: {len(out.done)} images already in '
+                  f'{out.partial}', file=sys.stderr)
+            images = [p for p in images if p not in out.done]
+    results, skipped = [], []
+    try:
+        for start in range(0, len(images), batch_size):
+            paths, pixels = [], []
+            for path in images[start:start + batch_size]:
+                try:
+                    pixels.append(resize(load_rgb(path, limit), size,
+                                         interpolation))
+                    paths.append(path)
+                except OSError as err:
+                    skipped.append(path)
+                    print(f'skipped {path}: {err.strerror or err}',
+                          file=sys.stderr)
+            if not pixels:
+                continue
+            batch = np.stack(pixels).transpose(0, 3, 1, 2).astype(np.float32)
+            scored = [result(p, s, classes, thr, args.topk) for p, s in zip(
+                paths, session.run(['scores'], {'images': batch})[0])]
+            if out is not None:
+                out.write(scored)
+            else:
+                results.extend(scored)
+    except BaseException:
+        if out is not None:
+            out.release()
+            print(f'stopped; {out.count} predictions so far are in '
+                  f'{out.partial} (--resume continues)', file=sys.stderr)
+        raise
+    if out is not None:
+        out.finish()
+        done = out.count
+        print(f'Predictions for {done} images written to {args.out}')
     else:
+        done = len(results)
         for r in results:
             print(f'{r["img_path"]}  ' + (', '.join(
                 f'{n} {s:.2f}' for n, s in zip(r['pred_labels'],
                                                r['pred_scores'])) or '-'))
-    print(f'{len(results)} images predicted, {len(skipped)} skipped')
-    return 0 if results else 1
+    print(f'{done} images predicted, {len(skipped)} skipped')
+    return 0 if done else 1
 
 
 if __name__ == '__main__':

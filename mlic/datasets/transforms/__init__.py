@@ -1,4 +1,8 @@
 from .cutout import Cutout
-from .loading import BadImageError, LoadImageChecked, decode_image
+from .loading import (MAX_IMAGE_PIXELS, BadImageError, LoadImageChecked,
+                      decode_image, image_size, max_image_pixels)
 
-__all__ = ['BadImageError', 'Cutout', 'LoadImageChecked', 'decode_image']
+__all__ = [
+    'BadImageError', 'Cutout', 'LoadImageChecked', 'MAX_IMAGE_PIXELS',
+    'decode_image', 'image_size', 'max_image_pixels'
+]
