@@ -15,6 +15,8 @@ difficult objects); a label both positive and ignored stays positive.
 """
 import csv
 import io
+import logging
+import os
 import os.path as osp
 from array import array
 from typing import List, Optional, Sequence, Union
@@ -135,6 +137,16 @@ class CsvMultiLabel(MultiLabelDataset):
                 'iconv -f cp1252 -t utf-8 in.csv > out.csv, or "CSV UTF-8" '
                 'in a spreadsheet program)') from None
 
+    def _path_key(self, image: str) -> str:
+        """The image a path names: normalised, relative to the image folder
+        when it lies there (so ``a.jpg``, ``./a.jpg``, ``sub/../a.jpg`` and
+        the absolute path of the same file agree)."""
+        prefix = osp.abspath(self.img_prefix)
+        full = osp.normpath(osp.join(prefix, image))
+        if full.startswith(prefix.rstrip(os.sep) + os.sep):
+            return full[len(prefix.rstrip(os.sep)) + 1:]
+        return full
+
     def _names(self, field):
         return [n.strip() for n in field.split(self.label_sep) if n.strip()]
 
@@ -175,8 +187,9 @@ class CsvMultiLabel(MultiLabelDataset):
 
     def _build_index(self):
         path = self.ann_file
-        reader = csv.reader(io.StringIO(self._text(path)),
-                            delimiter=self.delimiter)
+        text = self._text(path)
+        self._last_line = text.count('\n') + (not text.endswith('\n'))
+        reader = csv.reader(io.StringIO(text), delimiter=self.delimiter)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise DatasetError(f'{path} is empty: expected a header row '
@@ -223,22 +236,51 @@ class CsvMultiLabel(MultiLabelDataset):
                     f'{col!r} (known: {list(given)[:10]}'
                     f'{" ..." if len(given) > 10 else ""})') from None
 
-        for row in reader:
+        norm = self._path_key
+        stripped = []
+        rows = iter(reader)
+        previous = reader.line_num
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as err:  # a field over csv's size limit
+                raise DatasetError(
+                    f'{path}:{previous + 1}: a quoted field opened here is '
+                    'never closed (it swallows the lines after it); close '
+                    f'the quote or remove it ({err})') from None
             line_no = reader.line_num
+            if line_no != previous + 1 and any('\n' in f or '\r' in f
+                                               for f in row):
+                raise DatasetError(
+                    f'{path}:{previous + 1}: a quoted field opened here is '
+                    + ('never closed' if line_no >= self._last_line else
+                       f'closed only on line {line_no}')
+                    + f' (it swallows lines {previous + 2}-{line_no}); close '
+                    'the quote on its own line or remove it')
+            previous = line_no
             if len(row) != width:
                 if not row or not any(field.strip() for field in row):
                     continue  # blank line
                 raise DatasetError(
                     f'{path}:{line_no}: {len(row)} fields, the header has '
                     f'{width} ({header}): {row!r:.120}')
-            image = row[img_at].strip()
+            raw = row[img_at]
+            image = raw.strip()
             if not image:
                 raise DatasetError(f'{path}:{line_no}: empty '
                                    f'{self.img_col!r} field')
+            if len(image) != len(raw):
+                stripped.append(line_no)
             labels = indices(row[label_at], line_no, self.label_col)
             ignored = indices(row[ignored_at], line_no, self.ignored_col) \
                 if ignored_at is not None else ()
-            builder.add(image, labels, ignored)
+            # the same image written another way (./a.jpg, sub/../a.jpg,
+            # its absolute path) is found as a repeat
+            builder.add(image, labels, ignored,
+                        norm(image) if image[0] in './' or '/.' in image
+                        or '//' in image else None)
             lines.append(line_no)
         if not len(builder):
             raise DatasetError(f'{path} has a header but no image rows')
@@ -258,12 +300,20 @@ class CsvMultiLabel(MultiLabelDataset):
                       f'{" ..." if len(classes) > 20 else ""}',
                       logger='current')
             self._metainfo['classes'] = classes
+        if stripped:
+            print_log(f'CsvMultiLabel: {path}: {len(stripped)} image path(s) '
+                      'had spaces around them, which were removed (first on '
+                      f'line {stripped[0]}); quote a path whose name really '
+                      'begins or ends with a space', logger='current',
+                      level=logging.WARNING)
         index = builder.build(remap)
-        for first, again in index.duplicates()[:1]:
+        for first, again in index.duplicates(norm)[:1]:
+            a, b = index.path(first), index.path(again)
+            same = '' if a == b else f' (as {a!r}: the same file)'
             raise DatasetError(
-                f'{path}:{lines[again]}: image {index.path(again)!r} is '
-                f'listed again (first on line {lines[first]}); give each '
-                'image one row with all its labels')
+                f'{path}:{lines[again]}: image {b!r} is listed again{same} '
+                f'(first on line {lines[first]}); give each image one row '
+                'with all its labels')
         if self.check_files:
             self._check_files(index, lines)
         return index

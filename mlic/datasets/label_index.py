@@ -36,10 +36,13 @@ class LabelIndexBuilder:
         self._hashes = array('q')
 
     def add(self, path: str, labels: Sequence[int],
-            ignored: Sequence[int] = ()) -> None:
+            ignored: Sequence[int] = (), key: Optional[str] = None) -> None:
+        """One row; ``key``: what identifies the image when it differs from
+        ``path`` as written (a normalised path), for :meth:`LabelIndex.
+        duplicates`."""
         self._paths += path.encode('utf-8')
         self._path_offsets.append(len(self._paths))
-        self._hashes.append(hash(path))
+        self._hashes.append(hash(path if key is None else key))
         self._labels.extend(labels)
         self._label_offsets.append(len(self._labels))
         if ignored:
@@ -114,9 +117,11 @@ class LabelIndex:
                         self.ignored_of(int(i)).tolist())
         return builder.build()
 
-    def duplicates(self):
+    def duplicates(self, key=None):
         """``(first, again)`` row pairs whose paths are equal (sorted by the
-        second); found by hashing the paths, without a set of strings."""
+        second); found by hashing the paths, without a set of strings.
+        ``key``: a function of a path that names the image (the builder's
+        ``key``), when paths written differently may be the same image."""
         n = len(self)
         if n < 2:
             return []
@@ -129,7 +134,8 @@ class LabelIndex:
         pairs = []
         for k in same:
             a, b = int(order[k]), int(order[k + 1])
-            if self.path(a) == self.path(b):
+            pa, pb = self.path(a), self.path(b)
+            if pa == pb or (key is not None and key(pa) == key(pb)):
                 pairs.append((min(a, b), max(a, b)))
         return sorted(pairs, key=lambda p: p[1])
 

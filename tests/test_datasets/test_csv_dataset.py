@@ -173,3 +173,54 @@ class _Infos:
 
     def __len__(self):
         return len(self.ds)
+
+
+@pytest.mark.parametrize('rows, line, how', [
+    # a big file: csv's field limit is reached inside the open quote
+    (['x.jpg,cat'] * 3 + ['"y.jpg,dog'] + ['z%d.jpg,cat' % i
+                                          for i in range(20000)],
+     5, 'never closed'),
+    # a small file: the quote swallows every line after it
+    (['x.jpg,cat', '"y.jpg,dog', 'z.jpg,cat', 'w.jpg,dog'], 3,
+     r'never closed \(it swallows lines 4-5\)'),
+    # closed two lines later
+    (['x.jpg,cat', '"y.jpg,dog', 'z.jpg,cat', 'w.jpg",dog', 'v.jpg,cat'], 3,
+     r'closed only on line 5'),
+])
+def test_an_unclosed_quote_is_named_where_it_opens(tmp_path, rows, line,
+                                                   how):
+    ann = _write(tmp_path / 'a.csv', 'image,labels\n' + '\n'.join(rows)
+                 + '\n')
+    with pytest.raises(DatasetError, match=rf'a.csv:{line}: a quoted field '
+                       rf'opened here is {how}'):
+        CsvMultiLabel(ann_file=ann, check_files=False).full_init()
+
+
+def test_one_image_written_two_ways_is_a_repeat(tmp_path):
+    root = tmp_path / 'imgs'
+    _images(root, ['a.jpg', 'sub/b.jpg'])
+    for other in ('./a.jpg', 'sub/../a.jpg', str(root / 'a.jpg'),
+                  'sub//../a.jpg'):
+        ann = _write(tmp_path / 'a.csv', 'image,labels\na.jpg,cat\n'
+                     f'sub/b.jpg,dog\n{other},dog\n')
+        with pytest.raises(DatasetError, match=r"a.csv:4: image .* is "
+                           r"listed again \(as 'a.jpg': the same file\) "
+                           r"\(first on line 2\)"):
+            CsvMultiLabel(ann_file=ann, data_prefix=str(root)).full_init()
+    # different files stay different, written either way
+    ann = _write(tmp_path / 'a.csv', 'image,labels\n./a.jpg,cat\n'
+                 f'{root / "sub" / "b.jpg"},dog\n')
+    assert len(CsvMultiLabel(ann_file=ann, data_prefix=str(root))) == 2
+
+
+def test_spaces_around_a_path_are_said(tmp_path, capsys):
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mlic_csv_spaces')
+    root = tmp_path / 'imgs'
+    _images(root, ['a.jpg', 'b.jpg'])
+    ann = _write(tmp_path / 'a.csv', 'image,labels\na.jpg,cat\n b.jpg,dog\n')
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(root))
+    assert ds.get_data_info(1)['img_id'] == 'b.jpg'
+    out = capsys.readouterr()
+    assert "1 image path(s) had spaces around them, which were removed " \
+        "(first on line 3)" in out.out + out.err

@@ -76,7 +76,7 @@ def test_voc_difficult_labels_become_the_ignored_column(tmp_path):
     tool = load_tool('dataset_converters/to_csv')
     source = VOCMultiLabel(root, split='trainval')
     path = str(tmp_path / 'voc.csv')
-    assert tool.write_split(source, path, ' ') == 3
+    assert len(tool.write_split(source, path, ' ')) == 3
     assert open(path).read().splitlines()[1:] == [
         '000001.jpg,dog,person', '000002.jpg,car,cat', '000003.jpg,,']
     classes = tmp_path / 'classes.txt'
@@ -90,5 +90,44 @@ def test_voc_difficult_labels_become_the_ignored_column(tmp_path):
 def test_names_that_fit_no_separator():
     tool = load_tool('dataset_converters/to_csv')
     assert tool.label_separator(['cat', 'dog']) == ' '
-    with pytest.raises(ValueError, match='spaces and "|"'):
-        tool.label_separator(['a b', 'c|d'])
+    # what the reader splits on, not only the plain space
+    for spaced in ('hot\u00a0dog', 'hot\tdog', 'hot dog'):
+        assert tool.label_separator(['cat', spaced]) == '|'
+    for bad in ('c|d', ' padded', 'padded\u00a0'):
+        with pytest.raises(ValueError, match='cannot be written'):
+            tool.label_separator(['a b', bad])
+
+
+@pytest.mark.parametrize('name', ['hot\u00a0dog', 'hot\tdog'])
+def test_names_with_other_white_space_round_trip(tmp_path, name):
+    """A non-breaking space or a tab in a class name: written with '|',
+    read back by the tool itself before it reports success."""
+    cfg = _coco(tmp_path / 'coco')
+    ann = tmp_path / 'coco' / 'ann.json'
+    data = json.loads(ann.read_text())
+    data['categories'][0]['name'] = name  # replaces 'traffic light'
+    ann.write_text(json.dumps(data))
+    out = tmp_path / 'csv'
+    result = load_tool('dataset_converters/to_csv').main(
+        [str(cfg), '--split', 'train', '--out-dir', str(out)])
+    assert result['label_sep'] == '|'
+    back = CsvMultiLabel(ann_file=str(out / 'train.csv'),
+                         data_prefix=str(tmp_path / 'coco/img'),
+                         classes=str(out / 'classes.txt'), label_sep='|')
+    assert back.metainfo['classes'][2] == name
+    assert [back.get_data_info(i)['gt_label'] for i in range(3)] == \
+        [[0, 2], [1], []]
+
+
+def test_a_file_that_does_not_read_back_is_refused(tmp_path):
+    tool = load_tool('dataset_converters/to_csv')
+    path = tmp_path / 'a.csv'
+    path.write_text('image,labels,ignored\na.jpg,cat,\n')
+    classes = tmp_path / 'classes.txt'
+    classes.write_text('cat\ndog\n')
+    from mlic.datasets.label_index import LabelIndexBuilder
+    wanted = LabelIndexBuilder()
+    wanted.add('a.jpg', [0, 1])  # cat and dog, but the file says cat
+    with pytest.raises(ValueError, match=r'does not read back as written '
+                       r'\(row 2\)'):
+        tool.check_reads_back(str(path), str(classes), ' ', wanted.build())

@@ -8,8 +8,10 @@ For each ``--split`` writes ``OUT_DIR/<split>.csv`` (``image``: the path
 relative to the split's image folder, ``labels``, ``ignored``: VOC's
 difficult labels) and once ``OUT_DIR/classes.txt`` (the dataset's class
 order, which the model's outputs follow), then prints the dataset entry to
-put in a config. Labels are separated by ``|`` when a class name holds a
-space (COCO's "traffic light"), else by a space. Why: the CSV index is
+put in a config. Labels are separated by ``|`` when a class name holds
+white space (COCO's "traffic light"; a tab or a non-breaking space too),
+else by a space; every file is read back as a config will read it and
+compared row by row before success is reported. Why: the CSV index is
 compact (flat arrays, shared by loader workers) and loads without parsing
 geometry - a COCO ``instances_*.json`` of millions of images is mostly
 boxes and polygons a classifier never reads (docs/large_scale.md).
@@ -18,6 +20,10 @@ import argparse
 import csv
 import os.path as osp
 
+import numpy as np
+
+from mlic.datasets import CsvMultiLabel
+from mlic.datasets.label_index import LabelIndexBuilder
 from mlic.datasets.split_labels import SPLITS, build_labels_only
 from mlic.fileio import atomic_write, check_output_dir
 from mlic.structures.ignored_labels import IGNORE_KEYS
@@ -31,29 +37,60 @@ def image_root(dataset) -> str:
 
 
 def label_separator(classes) -> str:
-    if not any(' ' in c for c in classes):
+    """The separator CsvMultiLabel reads these names with: a space when
+    every name is one word to ``str.split()`` (which splits on any white
+    space: tabs, non-breaking spaces), else ``|``."""
+    if all(c.split() == [c] for c in classes):
         return ' '
-    if any('|' in c for c in classes):
-        raise ValueError('class names hold both spaces and "|": no label '
-                         'separator fits; rename the classes')
+    bad = [c for c in classes if '|' in c or c != c.strip() or not c]
+    if bad:
+        raise ValueError(f'class name {bad[0]!r} cannot be written: names '
+                         'with white space are separated by "|", so a name '
+                         'must hold no "|" nor begin or end with white '
+                         'space; rename the class')
     return '|'
 
 
-def write_split(dataset, path: str, sep: str) -> int:
+def write_split(dataset, path: str, sep: str):
+    """Write the CSV; returns the rows written as a LabelIndex (labels and
+    ignored labels of each image, to check the file reads back)."""
     classes = [str(c) for c in dataset.metainfo['classes']]
     root = image_root(dataset)
+    expected = LabelIndexBuilder()
     with atomic_write(path, newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
         writer.writerow(['image', 'labels', 'ignored'])
         for i in range(len(dataset)):
             info = dataset.get_data_info(i)
+            labels = sorted(set(info['gt_label']))
             ignored = sorted({k for key in IGNORE_KEYS
                               for k in info.get(key, [])})
-            writer.writerow([
-                osp.relpath(info['img_path'], root),
-                sep.join(classes[k] for k in info['gt_label']),
-                sep.join(classes[k] for k in ignored)])
-    return len(dataset)
+            image = osp.relpath(info['img_path'], root)
+            writer.writerow([image, sep.join(classes[k] for k in labels),
+                             sep.join(classes[k] for k in ignored)])
+            expected.add(image, labels, ignored)
+    return expected.build()
+
+
+def check_reads_back(path: str, classes_file: str, sep: str, expected):
+    """Read the written CSV as a config will and compare every row's
+    labels; raises naming the first row that differs."""
+    index = CsvMultiLabel(ann_file=path, classes=classes_file, label_sep=sep,
+                          check_files=False, lazy_init=False).index
+    same = len(index) == len(expected) and all(
+        np.array_equal(getattr(index, k), getattr(expected, k))
+        for k in ('path_offsets', 'paths', 'label_offsets', 'labels',
+                  'ignored_offsets', 'ignored'))
+    if not same:
+        row = next((i for i in range(min(len(index), len(expected)))
+                    if index.path(i) != expected.path(i)
+                    or not np.array_equal(index.labels_of(i),
+                                          expected.labels_of(i))
+                    or not np.array_equal(index.ignored_of(i),
+                                          expected.ignored_of(i))),
+                   min(len(index), len(expected)))
+        raise ValueError(f'{path} does not read back as written (row {row + 2}'
+                         '); the split is not converted - please report it')
 
 
 def main(argv=None):
@@ -77,13 +114,16 @@ def main(argv=None):
                              'order) than the first split: one classes.txt '
                              'cannot serve both')
         path = osp.join(args.out_dir, f'{split}.csv')
-        rows = write_split(dataset, path, sep)
-        written[split] = dict(csv=path, rows=rows, images=image_root(dataset))
-        print(f'{split}: {rows} images -> {path} (images under '
-              f'{image_root(dataset)})')
-    with atomic_write(osp.join(args.out_dir, 'classes.txt'),
-                      encoding='utf-8') as f:
+        written[split] = dict(csv=path, rows=write_split(dataset, path, sep),
+                              images=image_root(dataset))
+    classes_file = osp.join(args.out_dir, 'classes.txt')
+    with atomic_write(classes_file, encoding='utf-8') as f:
         f.write(''.join(c + '\n' for c in classes))
+    for split, entry in written.items():
+        check_reads_back(entry['csv'], classes_file, sep, entry['rows'])
+        entry['rows'] = len(entry['rows'])
+        print(f'{split}: {entry["rows"]} images -> {entry["csv"]} (images '
+              f'under {entry["images"]}; read back and checked)')
     first = written[args.split[0]]
     print('\nIn a config (one entry per split):\n'
           f"dict(type='CsvMultiLabel', ann_file="
