@@ -13,10 +13,18 @@ be ignored).
 Leave ``end`` out of the config: the Runner then ends the cycle at
 ``train_cfg.max_epochs``, so ``--cfg-options train_cfg.max_epochs=N`` anneals
 over N epochs.
+
+Short runs: when ``pct_start`` x steps is exactly 1 (5 iterations at
+``pct_start=0.2``), mmengine's warm-up ends at step 0 where it starts and
+its interpolation divides by zero. Here ``pct_start`` is then lowered by
+one part in a million: step 0 is the peak and the cycle anneals from there,
+as mmengine's own formula gives for every run whose ``pct_start`` x steps
+is below 1.
 """
 import math
 
 from mmengine.optim import OneCycleLR as MMEngineOneCycleLR
+from mmengine.optim.scheduler.param_scheduler import INF
 from mmengine.optim import OptimWrapper
 
 from mlic.registry import PARAM_SCHEDULERS
@@ -55,4 +63,10 @@ class OneCycleLR(MMEngineOneCycleLR):
                     'mlic the peak of the cycle is the optimizer\'s lr '
                     '(optim_wrapper.optimizer.lr, scaled by --auto-scale-lr): '
                     'remove eta_max from param_scheduler and set the lr.')
+        total = kwargs.get('total_steps') or (
+            kwargs.get('end', INF) - kwargs.get('begin', 0))
+        pct = kwargs.get('pct_start', 0.3)
+        if isinstance(pct, float) and math.isfinite(total) and \
+                abs(pct * total - 1) < 1e-9:
+            kwargs['pct_start'] = pct * (1 - 1e-6)
         super().__init__(optimizer, eta_max=lrs, **kwargs)

@@ -297,6 +297,17 @@ def test_lr_override_auto_scale_and_max_epochs_act(tmp_path):
     assert lrs[-1] < peak * 1e-2
 
 
+def test_a_run_of_exactly_five_iterations_trains(tmp_path):
+    """32 images at batch 7 is 5 iterations: pct_start 0.2 x 5 = 1 divided
+    by zero in the one-cycle schedule; now it trains, the peak first."""
+    runner = train(TINY_CFG, tmp_path, 'train_dataloader.batch_size=7',
+                   'train_cfg.max_epochs=1')
+    lrs = _lrs(runner)
+    assert len(lrs) == 5 and np.isfinite(lrs).all()
+    assert lrs[0] == pytest.approx(1e-3, rel=1e-4)
+    assert list(lrs) == sorted(lrs, reverse=True)
+
+
 def test_eta_max_that_disagrees_with_the_lr_is_an_error():
     from mlic.engine import OneCycleLR
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
