@@ -2,7 +2,7 @@ from mlic.upstream import check_upstream  # noqa: F401  (first: fails loudly)
 from .checkpoint import (CheckpointError, CheckpointMismatchError,
                          find_latest_checkpoint, read_checkpoint)
 from mlic.fileio.checkpoint_allowlist import (allow_mmengine_checkpoints,
-                                   mmengine_checkpoint_globals)
+                                              mmengine_checkpoint_globals)
 from .cpu import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
                   finish_distributed, init_cpu_distributed, is_cpu_only)
 from .hooks import (CheckpointHook, DualEMAHook, FiniteLossHook,

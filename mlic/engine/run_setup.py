@@ -12,7 +12,9 @@ from mlic.models.pretrained import check_input_normalisation
 from mlic.registry import HOOKS
 from mlic.utils import register_all_modules
 from mlic.utils.config_check import (check_config_keys, check_num_classes,
-                                     check_sizes_and_schedule)
+                                     check_known_keys,
+                                     check_sizes_and_schedule,
+                                     check_value_types)
 from . import cpu, policy
 from .checkpoint import find_latest_checkpoint
 from mlic.fileio.checkpoint_allowlist import allow_mmengine_checkpoints
@@ -153,6 +155,8 @@ def prepare_run(cfg, launcher='none', mode='train'):
     check_config_keys(cfg)
     check_num_classes(cfg)
     check_sizes_and_schedule(cfg)
+    check_value_types(cfg)
+    check_known_keys(cfg)
     check_input_normalisation(cfg)
     if mode == 'test':
         strip_training(cfg, note)

@@ -119,6 +119,130 @@ def check_sizes_and_schedule(cfg):
                 'training use tools/test.py')
 
 
+# Values a run reads as numbers: (dotted key pattern, what it must be).
+# '*' matches one level (a dataloader, a parameter group).
+_NUMBERS = (
+    ('optim_wrapper.optimizer.lr', 'number'),
+    ('optim_wrapper.optimizer.weight_decay', 'number'),
+    ('optim_wrapper.optimizer.momentum', 'number'),
+    ('optim_wrapper.optimizer.eps', 'number'),
+    ('optim_wrapper.clip_grad.max_norm', 'number'),
+    ('auto_scale_lr.base_batch_size', 'int'),
+    ('train_cfg.val_interval', 'int'),
+    ('*_dataloader.batch_size', 'int'),
+    ('*_dataloader.num_workers', 'int'),
+    ('model.head.num_classes', 'int'),
+    ('model.data_preprocessor.num_classes', 'int'),
+)
+# Keys known at a few places where mmengine passes every key on as a
+# keyword argument (a misspelt one fails later with a bare TypeError).
+_KNOWN = {
+    'train_cfg': ('type', 'max_epochs', 'max_iters', 'val_interval',
+                  'val_begin', 'dynamic_intervals', 'by_epoch'),
+    '*_dataloader': ('batch_size', 'num_workers', 'persistent_workers',
+                     'sampler', 'batch_sampler', 'dataset', 'collate_fn',
+                     'pin_memory', 'drop_last', 'prefetch_factor',
+                     'worker_init_fn', 'timeout', 'generator'),
+    'optim_wrapper': ('type', 'optimizer', 'paramwise_cfg', 'clip_grad',
+                      'accumulative_counts', 'loss_scale', 'dtype',
+                      'constructor', 'use_fsdp'),
+}
+
+
+def _match(pattern: str, key: str) -> bool:
+    parts, names = pattern.split('.'), key.split('.')
+    return len(parts) == len(names) and all(
+        p == n or (p.startswith('*') and n.endswith(p[1:]))
+        for p, n in zip(parts, names))
+
+
+def _lookup(cfg, key):
+    node = cfg
+    for name in key.split('.'):
+        if not isinstance(node, dict) or name not in node:
+            return False, None
+        node = node[name]
+    return True, node
+
+
+def _flat_keys(node, prefix=''):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _flat_keys(v, f'{prefix}{k}.')
+    if prefix:
+        yield prefix[:-1]
+
+
+def check_value_types(cfg):
+    """Numbers given as text (``lr='1e-3'``, ``--cfg-options
+    optim_wrapper.optimizer.lr=abc``) named by their key before anything is
+    built (the optimizer would fail with ``'<=' not supported between
+    'float' and 'str'``)."""
+    where = f' ({cfg.filename})' if cfg.filename else ''
+    plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+    for key in _flat_keys(plain):
+        for pattern, kind in _NUMBERS:
+            if not _match(pattern, key):
+                continue
+            _, value = _lookup(plain, key)
+            if value is None:
+                continue
+            ok = (isinstance(value, int) and not isinstance(value, bool)) \
+                if kind == 'int' else (isinstance(value, (int, float))
+                                       and not isinstance(value, bool))
+            if not ok:
+                example = '16' if kind == 'int' else '1e-3'
+                raise ConfigKeyError(
+                    f'{key}={value!r} is a {type(value).__name__}; expected '
+                    f'{"a whole number" if kind == "int" else "a number"} '
+                    f'(e.g. {key}={example}, without quotes){where}')
+
+
+def check_known_keys(cfg):
+    """A key of ``train_cfg``, a dataloader or ``optim_wrapper`` that is a
+    near miss of a key mmengine reads there (``batch_szie``): named with
+    the closest, before anything is built."""
+    plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+    where = f' ({cfg.filename})' if getattr(cfg, 'filename', None) else ''
+    for parent, node in plain.items():
+        if not isinstance(node, dict):
+            continue
+        known = [n for pattern, names in _KNOWN.items()
+                 if _match(pattern, parent) for n in names]
+        for name in node if known else ():
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            if name not in known and close:
+                raise ConfigKeyError(
+                    f'{parent}.{name}: unknown key{where}; did you mean '
+                    f'{parent}.{close[0]}?')
+
+
+def check_cfg_options(cfg, options):
+    """``--cfg-options`` keys that add a near miss of a key the config has
+    or mmengine reads (``train_cfg.max_epoch=2``, ``train_dataloader.
+    batch_szie=8``): refused naming the closest known key, before the merge
+    (mmengine would add the misspelt key and fail later with a bare
+    TypeError, or ignore it)."""
+    plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+    for key in options or {}:
+        parent, _, name = key.rpartition('.')
+        found, node = _lookup(plain, parent) if parent else (True, plain)
+        if not found or not isinstance(node, dict) or name in node:
+            continue
+        known = list(node.keys())
+        for pattern, names in _KNOWN.items():
+            if _match(pattern, parent):
+                known += list(names)
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if close:
+            raise ConfigKeyError(
+                f'--cfg-options {key}: {parent or "the config"} has no key '
+                f'{name!r}; did you mean {parent + "." if parent else ""}'
+                f'{close[0]}?')
+
+
 def pipeline_resize(pipeline):
     """(H, W) the first ``Resize`` of a pipeline config resizes to, or None.
 
@@ -169,6 +293,7 @@ def load_config(config_path, cfg_options=None, work_dir=None):
         if added and folder in sys.path:
             sys.path.remove(folder)
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir

@@ -228,6 +228,14 @@ def test_a_query_without_classes_is_refused():
         _head(num_classes=5, num_queries=8)
 
 
+@pytest.mark.parametrize('value', [2.5, True, '4', 4.0])
+def test_num_queries_must_be_a_whole_number(value):
+    with pytest.raises(TypeError, match=rf'num_queries={value!r} .* must be '
+                       'a whole number'):
+        _head(num_classes=8, num_queries=value)
+    assert _head(num_classes=8, num_queries=np.int64(4)).num_queries == 4
+
+
 def test_grouped_head_trains_with_ignored_labels_and_every_loss():
     """Every loss of the family (APL, ASL, focal, BCE settings) trains the
     grouped head; ignored labels get no gradient."""

@@ -27,9 +27,12 @@ benchmarks: report them with the machine, batch and dtype.
 """
 import argparse
 
+from mmengine.config import DictAction
+
+from mlic.utils.cli import CfgOptionsAction
+
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--device', default='cpu')
@@ -49,7 +52,7 @@ def parse_args(argv=None):
                         'alike; all in memory)')
     parser.add_argument('--with-data', action='store_true',
                         help="use the config's train dataloader")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     parser.add_argument('--compare', nargs='+', default=None,
                         help="variants, each a string 'k=v k=v' ('' = as is)")
     parser.add_argument('--json', help='write the results there')
@@ -58,7 +61,6 @@ def parse_args(argv=None):
 
 def options_of(text):
     """A variant string 'k=v k=v' as a dict of config overrides."""
-    from mmengine.config import DictAction
     if not text.strip():
         return {}
     ns = argparse.Namespace()

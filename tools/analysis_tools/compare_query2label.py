@@ -43,6 +43,8 @@ import os.path as osp
 import sys
 import types
 
+from mlic.utils.cli import CfgOptionsAction
+
 Q2L_DEFAULTS = dict(  # main_mlc.py's defaults for the paper's R101 model
     hidden_dim=2048, dim_feedforward=8192, enc_layers=1, dec_layers=2,
     nheads=4, dropout=0.1, pre_norm=False, position_embedding='sine',
@@ -51,7 +53,6 @@ Q2L_DEFAULTS = dict(  # main_mlc.py's defaults for the paper's R101 model
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--q2l-root', required=True,
                         help='a checkout of SlongLiu/query2labels')
@@ -68,7 +69,7 @@ def parse_args(argv=None):
                         'interleaved (all in memory)')
     parser.add_argument('--fp32', action='store_true',
                         help="no mixed precision (the config's AMP off)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     parser.add_argument('--json')
     return parser.parse_args(argv)
 

@@ -15,11 +15,11 @@ import argparse
 import os.path as osp
 
 import numpy as np
-from mmengine.config import DictAction
 
 from mlic.datasets.split_labels import SPLITS, label_matrix, split_labels
 from mlic.visualization import (bar_figure, cooccurrence, heatmap_figure,
                                 write_csv)
+from mlic.utils.cli import CfgOptionsAction
 
 
 def dataset_labels(cfg, split):
@@ -79,7 +79,7 @@ def main(argv=None):
     parser.add_argument('--preds', help='tools/test.py --out file: the '
                         'predicted co-occurrence beside the true one')
     parser.add_argument('--thr', type=float, default=0.5)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     args = parser.parse_args(argv)
     from mlic.utils import load_config
     cfg = load_config(args.config, args.cfg_options)

@@ -47,6 +47,8 @@ import os.path as osp
 import subprocess
 import sys
 
+from mlic.utils.cli import CfgOptionsAction
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 DATASET_SIZES = {  # (train images, validation images) per epoch
@@ -195,7 +197,6 @@ def measured_table(configs, options):
 
 
 def main(argv=None):
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*')
     parser.add_argument('--tflops', type=float, default=20.0)
@@ -209,7 +210,7 @@ def main(argv=None):
                         help="training batch (default: the config's)")
     parser.add_argument('--val-batch', type=int,
                         help="validation batch (default: the config's)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         default={})
     parser.add_argument('--json', help='with --measure: write the results')
     parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)

@@ -17,6 +17,8 @@ computed length.
 import argparse
 import math
 
+from mlic.utils.cli import CfgOptionsAction
+
 
 def lr_curve(cfg, iters_per_epoch: int):
     """Learning rate of every training iteration (list of floats)."""
@@ -60,7 +62,7 @@ def lr_curve(cfg, iters_per_epoch: int):
 
 
 def main(argv=None):
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--gpus', type=int, default=1,
@@ -73,7 +75,7 @@ def main(argv=None):
                         help='scale the lr as tools/train.py --auto-scale-lr')
     parser.add_argument('--iters-per-epoch', type=int)
     parser.add_argument('--points', type=int, default=21)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. '
                         'optim_wrapper.optimizer.lr=1e-4 train_cfg.max_epochs=20')
     args = parser.parse_args(argv)

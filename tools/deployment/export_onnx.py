@@ -21,7 +21,8 @@ import argparse
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
+
+from mlic.utils.cli import CfgOptionsAction
 
 
 def test_size(cfg):
@@ -79,7 +80,7 @@ def parse_args(argv=None):
     parser.add_argument('--verify', nargs='*', metavar='IMAGE',
                         help='compare onnxruntime with PyTorch (random '
                         'inputs and these images)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries (k=v)')
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--thr', type=float, help='one threshold, stored in '

@@ -1,4 +1,5 @@
 """The label-query decoder head (docs/method.md section 1)."""
+import numbers
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -196,6 +197,12 @@ def group_layout(num_classes: int, num_queries: Optional[int]):
     docstring of :class:`QueryDecoderHead`, ``num_queries``)."""
     if num_queries is None:
         return num_classes, 1
+    if isinstance(num_queries, bool) or not isinstance(
+            num_queries, numbers.Integral):
+        raise TypeError(f'QueryDecoderHead: num_queries={num_queries!r} '
+                        f'({type(num_queries).__name__}) must be a whole '
+                        'number (an int such as 10), or None for one query '
+                        'per class')
     k = int(num_queries)
     if not 1 <= k <= num_classes:
         raise ValueError(f'QueryDecoderHead: num_queries={num_queries} must '
