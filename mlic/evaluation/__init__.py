@@ -1,6 +1,8 @@
-from .functional import (METRIC_NAMES, NonFiniteScoresError, SparseLabels,
+from .functional import (METRIC_NAMES, NonFiniteScoresError,
+                         NothingToScoreError, SparseLabels,
                          average_precision, check_finite_scores,
-                         multilabel_metrics, threshold_counts)
+                         multilabel_metrics, nothing_to_score,
+                         threshold_counts)
 from .metrics import (PER_CLASS_PREFIX, MLICMetric, VOCSubmissionWriter,
                       format_per_class_table, write_voc_cls_results)
 from .per_class import paper_table, save_per_class, split_per_class
@@ -10,7 +12,8 @@ from .thresholds import (ThresholdError, calibrate_thresholds,
                          read_threshold_file, resolve_thresholds)
 
 __all__ = [
-    'METRIC_NAMES', 'NonFiniteScoresError', 'SparseLabels',
+    'METRIC_NAMES', 'NonFiniteScoresError', 'NothingToScoreError',
+    'nothing_to_score', 'SparseLabels',
     'average_precision',
     'check_finite_scores', 'multilabel_metrics',
     'threshold_counts', 'MLICMetric', 'PER_CLASS_PREFIX',

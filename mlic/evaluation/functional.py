@@ -385,6 +385,20 @@ def check_finite_scores(scores, names=None, classes=None):
         '(training diverged): evaluate an earlier checkpoint.')
 
 
+class NothingToScoreError(ValueError):
+    """No image has a known positive label: no AP, recall or threshold can
+    be computed from these labels."""
+
+
+def nothing_to_score(num_images: int) -> str:
+    """The one sentence every tool says when no class has a positive."""
+    if num_images == 0:
+        return 'nothing to score: there are no images'
+    return (f'nothing to score: none of the {num_images} images has a known '
+            'positive label (every label is negative or ignored), so AP, '
+            'recall and F1 are undefined; score a split with positives')
+
+
 def multilabel_metrics(scores,
                        targets,
                        thr: float = 0.5,
@@ -410,7 +424,10 @@ def multilabel_metrics(scores,
     Returns:
         dict with ``mAP, CP, CR, CF1, OP, OR, OF1`` (floats), the same with a
         ``_top{k}`` suffix when ``topk`` is set, and ``AP_per_class`` (array
-        of C floats, nan for classes without positives).
+        of C floats, nan for classes without positives). When no class has
+        a positive (no images, all negative or ignored), mAP and the
+        recall-based metrics (CR, CF1, OR, OF1) are nan, not 0
+        (:func:`nothing_to_score` says why).
 
     Definitions (docs/method.md section 5): mAP is the mean AP over classes with at
     least one positive. CP = mean_c Nc/Np, CR = mean_c Nc/Ng,
@@ -429,18 +446,21 @@ def multilabel_metrics(scores,
     ap = average_precision(scores, labels, interpolated=interpolated)
     has_pos = ~np.isnan(ap)
     result = dict(mAP=float(ap[has_pos].mean()) * scale if has_pos.any()
-                  else 0.0)
+                  else float('nan'))
+    undefined = () if has_pos.any() else ('CR', 'CF1', 'OR', 'OF1')
+
+    def scaled(counts, suffix=''):
+        return {k + suffix: float('nan') if k in undefined else v * scale
+                for k, v in _prf(*counts).items()}
+
     thr_row = np.asarray(thr, dtype=np.float64)
-    counts = _counts(lambda r0, r1: scores[r0:r1] >= thr_row, labels)
-    result.update({k: v * scale for k, v in _prf(*counts).items()})
+    result.update(scaled(_counts(lambda r0, r1: scores[r0:r1] >= thr_row,
+                                 labels)))
     if topk is not None:
         if not 1 <= topk <= scores.shape[1]:
             raise ValueError(f'topk={topk} must be in [1, {scores.shape[1]}]')
-        counts = _counts(_topk_rows(scores, topk), labels)
-        result.update({
-            f'{k}_top{topk}': v * scale
-            for k, v in _prf(*counts).items()
-        })
+        result.update(scaled(_counts(_topk_rows(scores, topk), labels),
+                             f'_top{topk}'))
     result['AP_per_class'] = ap * scale
     return result
 

@@ -153,6 +153,18 @@ def validate_predictions(data: dict, path: str = 'predictions') -> None:
         check_finite_scores(scores, classes=classes)
     except NonFiniteScoresError as err:
         raise PredictionsFileError(f'{path}: {err}') from None
+    if scores.size:
+        low, high = float(scores.min()), float(scores.max())
+        if low < 0 or high > 1:
+            row, col = np.unravel_index(
+                int(np.argmin(scores)) if low < 0 else
+                int(np.argmax(scores)), scores.shape)
+            value = low if low < 0 else high
+            raise PredictionsFileError(
+                f'{path}: scores lie in [{low:.4g}, {high:.4g}], not in [0, '
+                f'1] (image {row}, class {classes[col]!r}: {value:.4g}); they '
+                'look like logits saved by another tool. Save probabilities '
+                '(sigmoid of the logits), as tools/test.py --out does')
     if targets.size and not np.isin(targets, (-1, 0, 1)).all():
         raise PredictionsFileError(f'{path}: targets must be 1, 0 or -1')
     n = scores.shape[0]

@@ -30,6 +30,8 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from .functional import NothingToScoreError, nothing_to_score
+
 
 class ThresholdError(ValueError):
     """Thresholds that do not match the classes or are out of [0, 1]."""
@@ -141,6 +143,9 @@ def calibrate_thresholds(scores, targets, default: float = 0.5,
     thr = np.full(scores.shape[1], float(default))
     f1 = np.full(scores.shape[1], np.nan)
     positives = (targets == 1).sum(axis=0)
+    if not positives.any():
+        raise NothingToScoreError(nothing_to_score(scores.shape[0])
+                                  .replace('to score', 'to calibrate'))
     none, too_few = [], []
     for c in range(scores.shape[1]):
         if positives[c] == 0:

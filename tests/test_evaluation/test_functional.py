@@ -265,3 +265,27 @@ def test_topk_ties_go_to_the_lower_class_index(monkeypatch):
     direct = _direct_threshold_metrics(scores, targets, ref)
     for key, value in direct.items():
         assert res[f'{key}_top4'] == pytest.approx(value, abs=1e-12)
+
+
+@pytest.mark.parametrize('targets', [
+    np.zeros((4, 3), np.int8),                          # all negative
+    np.full((4, 3), -1, np.int8),                       # all ignored
+    np.array([[-1, 0, 0], [0, -1, 0], [0, 0, 0], [0, 0, -1]], np.int8),
+    np.zeros((0, 3), np.int8),                          # no images
+])
+def test_nothing_to_score_is_nan_not_zero(targets):
+    """mAP and the recall-based metrics are undefined without a positive:
+    nan (reported as 0.0 before); precisions stay what they are (every
+    prediction is wrong: 0)."""
+    scores = np.full(targets.shape, 0.9, np.float32)
+    res = multilabel_metrics(scores, targets)
+    for key in ('mAP', 'CR', 'CF1', 'OR', 'OF1'):
+        assert np.isnan(res[key]), key
+    assert res['CP'] == 0 and res['OP'] == 0
+    # one positive anywhere: everything is a number again
+    if targets.size:
+        targets = targets.copy()
+        targets[0, 0] = 1
+        res = multilabel_metrics(scores, targets)
+        assert all(np.isfinite(res[k]) for k in
+                   ('mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1'))

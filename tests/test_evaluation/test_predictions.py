@@ -120,6 +120,11 @@ def test_a_npz_with_objects_or_truncated_is_refused(tmp_path):
     (lambda d: d.update(targets=d['targets'][:5]), 'differ in shape'),
     (lambda d: d['targets'].__setitem__((1, 1), 2), '1, 0 or -1'),
     (lambda d: d.update(img_paths=['a'] * 4), '4 img_paths for 6 rows'),
+    # logits saved by another tool: calibrate_thresholds wrote 1.98
+    (lambda d: d.update(scores=d['scores'] * 6 - 3),
+     r'scores lie in \[-2.9.*not in \[0, 1\] .*look like logits'),
+    (lambda d: d['scores'].__setitem__((4, 7), 1.5),
+     r"image 4, class 'c7': 1.5\).*look like logits"),
 ])
 def test_what_is_read_is_checked(tmp_path, change, message):
     """A hand-edited file: the zip of 10 names with 12 columns, NaN scores

@@ -110,3 +110,11 @@ def test_how_much_data_calibration_needs(tmp_path):
     assert gain > 10  # positives from 0.4: 0.5 misses a third of them
     with pytest.raises(ValueError, match='--sizes 250'):
         tool.measure(scores, targets, [250], holdout_images=100)
+
+
+@pytest.mark.parametrize('n', [0, 5])
+def test_nothing_to_calibrate_is_refused(n):
+    import numpy as np
+    from mlic.evaluation import NothingToScoreError, calibrate_thresholds
+    with pytest.raises(NothingToScoreError, match='nothing to calibrate'):
+        calibrate_thresholds(np.full((n, 3), 0.5), np.zeros((n, 3), np.int8))

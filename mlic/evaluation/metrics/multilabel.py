@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from mlic.structures.ignored_labels import ignored_classes
 from mlic.registry import METRICS
 from ..functional import (METRIC_NAMES, SparseLabels, check_finite_scores,
-                          multilabel_metrics)
+                          multilabel_metrics, nothing_to_score)
 from ..predictions import save_predictions
 from ..thresholds import read_threshold_file, resolve_thresholds
 
@@ -187,6 +187,9 @@ class MLICMetric(BaseMetric):
             topk=self.topk,
             interpolated=self.interpolated)
         per_class = metrics.pop('AP_per_class')
+        if np.isnan(metrics['mAP']):
+            MMLogger.get_current_instance().warning(
+                nothing_to_score(len(scores)) + ': mAP and recall are nan')
         if classes is None or len(classes) != num_classes:
             classes = [str(i) for i in range(num_classes)]
         if self.classwise:
@@ -224,5 +227,6 @@ def format_per_class_table(per_class_ap, classes) -> str:
         lines.append(f'{name:<{width}}  {value}')
     valid = per_class_ap[~np.isnan(per_class_ap)]
     lines.append('-' * (width + 8))
-    lines.append(f'{"mAP":<{width}}  {valid.mean() if valid.size else 0:5.1f}')
+    lines.append(f'{"mAP":<{width}}  '
+                 + (f'{valid.mean():5.1f}' if valid.size else '  n/a'))
     return '\n'.join(lines)
