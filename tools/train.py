@@ -1,8 +1,13 @@
 """Train a model from a config: python tools/train.py CONFIG [options]."""
 import argparse
+import logging
+import sys
+
+from mmengine.logging import print_log
 
 from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
                          prepare_run)
+from mlic.engine.interruption import stop_signals, stopped_message
 from mlic.utils import check_file_exists, load_config
 from mlic.utils.cli import add_run_args, finish_run_args
 
@@ -62,8 +67,15 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     prepare_run(cfg, args.launcher)
     try:
-        runner = build_runner(cfg)
-        runner.train()
+        with stop_signals() as stop:  # SIGTERM unwinds as Ctrl-C does
+            runner = build_runner(cfg)
+            runner.train()
+    except BaseException:
+        if stop.signal is None:
+            raise
+        print_log(stopped_message(stop, cfg.work_dir, args.config),
+                  logger='current', level=logging.WARNING)
+        sys.exit(stop.exit_code)
     finally:
         finish_distributed()
     return runner

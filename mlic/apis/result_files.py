@@ -298,9 +298,9 @@ class ResultWriter:
         except OSError as err:
             raise write_error(
                 self.partial, err,
-                then=f'The {self.count} predictions before this batch are '
-                f'in {self.partial}; --resume continues from there.') \
-                from None
+                then=f'At least the {self.count} predictions before this '
+                f'batch are in {self.partial}; --resume continues from '
+                'there.') from None
         self.count += len(lines)
 
     def finish(self) -> str:

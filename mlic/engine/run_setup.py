@@ -17,6 +17,7 @@ from mlic.utils.config_check import (check_config_keys, check_num_classes,
                                      check_value_types)
 from . import cpu, policy
 from .checkpoint import find_latest_checkpoint
+from mlic.fileio import check_output_dir
 from mlic.fileio.checkpoint_allowlist import allow_mmengine_checkpoints
 
 # Config entries only training reads: an evaluation run drops them, so that
@@ -145,6 +146,8 @@ def prepare_run(cfg, launcher='none', mode='train'):
         raise ValueError(f"prepare_run: mode={mode!r}, expected 'train' or "
                          "'test'")
     register_all_modules()
+    # a work dir that is a file or cannot be created, named in words
+    check_output_dir(cfg.work_dir, 'the work dir (--work-dir)')
     notes = []
 
     def note(message):  # the run's logger does not exist yet

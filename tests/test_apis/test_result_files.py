@@ -157,7 +157,7 @@ def test_a_full_disk_names_the_file_and_keeps_what_was_written(
 
     monkeypatch.setattr(writer._file, 'write', full)
     with pytest.raises(DiskFullError, match=r'no space left on the device '
-                       r'while writing .*p.jsonl.partial .*The 1 '
+                       r'while writing .*p.jsonl.partial .*At least the 1 '
                        r'predictions before this batch are in'):
         writer.write([_result('y.jpg')])
     writer.close()

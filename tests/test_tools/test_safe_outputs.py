@@ -188,3 +188,31 @@ def test_export_onnx_checks_opset_and_shape_and_verifies_at_its_shape(
     report = export.main([TINY_Q2L, model['ckpt'], '--out', out, '--shape',
                           '48', '64', '--verify', image])
     assert report[f'image {image}'] < 1e-4
+
+
+def test_infer_at_a_file_size_limit_names_the_file_and_resumes(model,
+                                                               tmp_path):
+    """``ulimit -f 2`` (2 KiB): the output cannot hold 12 images; the error
+    names the .partial file and how many predictions it keeps, and
+    --resume finishes it once the limit is lifted."""
+    out = tmp_path / 'p.jsonl'
+    args = [osp.join(REPO, 'tools', 'infer.py'), TINY_Q2L, model['ckpt'],
+            model['images'], '--out', str(out), '--device', 'cpu',
+            '--batch-size', '2']
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    res = subprocess.run(['bash', '-c', f'ulimit -f 2; exec {sys.executable}'
+                          ' "$@"', 'infer'] + args, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert 'p.jsonl.partial reached the largest file this process may ' \
+        'write' in res.stderr, res.stderr[-3000:]
+    import re
+    kept = int(re.search(r'At least the (\d+) predictions before this '
+                         r'batch are in', res.stderr).group(1))
+    assert 0 < kept < 12
+    res = run_tool(['tools/infer.py'] + args[1:] + ['--resume'],
+                   cwd=tmp_path)
+    done = int(re.search(r'--resume: (\d+) images already in',
+                         res.stderr).group(1))
+    assert kept <= done <= kept + 2  # a whole line of the cut batch kept
+    assert len(_lines(out)) == 12
