@@ -218,22 +218,23 @@ def check_known_keys(cfg):
 
 
 def check_cfg_options(cfg, options):
-    """``--cfg-options`` keys that add a near miss of a key the config has
-    or mmengine reads (``train_cfg.max_epoch=2``, ``train_dataloader.
-    batch_szie=8``): refused naming the closest known key, before the merge
-    (mmengine would add the misspelt key and fail later with a bare
-    TypeError, or ignore it)."""
+    """``--cfg-options`` keys of ``train_cfg``, a dataloader or
+    ``optim_wrapper`` that are a near miss of a key mmengine reads there
+    (``train_cfg.max_epoch=2``, ``train_dataloader.batch_szie=8``): refused
+    naming the closest known key, before the merge (mmengine would add the
+    misspelt key and fail later with a bare TypeError)."""
     plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
     for key in options or {}:
         parent, _, name = key.rpartition('.')
         found, node = _lookup(plain, parent) if parent else (True, plain)
         if not found or not isinstance(node, dict) or name in node:
             continue
-        known = list(node.keys())
-        for pattern, names in _KNOWN.items():
-            if _match(pattern, parent):
-                known += list(names)
-        if name in known:
+        # only where every key mmengine reads is known: elsewhere a new key
+        # may be a constructor argument the config does not set
+        # (default_hooks.checkpoint.save_last) - the builder names it
+        known = [n for pattern, names in _KNOWN.items()
+                 if _match(pattern, parent) for n in names]
+        if not known or name in known:
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
         if close:
