@@ -88,5 +88,8 @@ def test_infer_workers_and_processes_give_one_result(grouped, tmp_path):
         [c for c, v in sorted(r['scores'].items(), key=lambda x: -x[1])
          if v >= 0.4] for r in one]
     parts = sorted(p.name for p in (tmp_path / 'dist').iterdir())
+    # each part with the record of its run (a --resume checks it)
     assert parts == ['part-00000-of-00002.jsonl',
-                     'part-00001-of-00002.jsonl', 'predictions.jsonl']
+                     'part-00000-of-00002.jsonl.run.json',
+                     'part-00001-of-00002.jsonl',
+                     'part-00001-of-00002.jsonl.run.json', 'predictions.jsonl']
