@@ -60,3 +60,8 @@ VISBACKENDS = _child('VISBACKENDS', *_VIS)
 # (init_cfg=dict(type='Pretrained', format=<name>)).
 WEIGHT_CONVERTERS = Registry('weight converter', scope='mlic',
                              locations=['mlic.models.pretrained'])
+
+# Where mlic's components are registered (the registries' mlic locations):
+# importing these fills every registry (mlic.utils.register_all_modules).
+COMPONENT_PACKAGES = ('mlic.datasets', 'mlic.engine', 'mlic.evaluation',
+                      'mlic.models')

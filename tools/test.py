@@ -17,7 +17,8 @@ from mlic.evaluation import (METRIC_NAMES, paper_table, read_threshold_file,
 from mlic.fileio import check_output_dir, check_output_path
 from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
                          prepare_run)
-from mlic.utils import check_file_exists, load_config
+from mlic.utils import (check_file_exists, load_config,
+                        register_all_modules)
 from mlic.utils.cli import add_run_args, finish_run_args
 
 
@@ -158,6 +159,7 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     if args.remap_classes:
         remap_classes(cfg, args.checkpoint)
+    register_all_modules()
     prepare_run(cfg, args.launcher, mode='test')
     try:
         runner = build_runner(cfg)

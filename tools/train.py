@@ -8,7 +8,8 @@ from mmengine.logging import print_log
 from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
                          prepare_run)
 from mlic.engine.interruption import stop_signals, stopped_message
-from mlic.utils import check_file_exists, load_config
+from mlic.utils import (check_file_exists, load_config,
+                        register_all_modules)
 from mlic.utils.cli import add_run_args, finish_run_args
 
 
@@ -65,6 +66,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
+    register_all_modules()
     prepare_run(cfg, args.launcher)
     try:
         with stop_signals() as stop:  # SIGTERM unwinds as Ctrl-C does

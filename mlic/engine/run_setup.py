@@ -10,7 +10,6 @@ from mmengine.hooks import EarlyStoppingHook, EMAHook
 
 from mlic.models.pretrained import check_input_normalisation
 from mlic.registry import HOOKS
-from mlic.utils import register_all_modules
 from mlic.utils.config_check import (check_config_keys, check_num_classes,
                                      check_known_keys,
                                      check_sizes_and_schedule,
@@ -122,9 +121,9 @@ def _resolve_for_machine(cfg, launcher, note):
 
 
 def prepare_run(cfg, launcher='none', mode='train'):
-    """The run set-up of train.py and test.py, before the Runner is built.
+    """The run set-up of train.py and test.py, before the Runner is built
+    (after :func:`mlic.utils.register_all_modules`, which the tools call).
 
-    * registers mlic's modules and makes ``'mlic'`` the default scope;
     * allow-lists mmengine's checkpoint globals for weights-only loading;
     * checks the config: near-miss top-level keys, head vs data
       preprocessor ``num_classes``, sizes and epochs, the input
@@ -145,7 +144,6 @@ def prepare_run(cfg, launcher='none', mode='train'):
     if mode not in ('train', 'test'):
         raise ValueError(f"prepare_run: mode={mode!r}, expected 'train' or "
                          "'test'")
-    register_all_modules()
     # a work dir that is a file or cannot be created, named in words
     check_output_dir(cfg.work_dir, 'the work dir (--work-dir)')
     notes = []

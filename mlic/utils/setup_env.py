@@ -1,5 +1,6 @@
 """Registering mlic's modules and setting its default scope."""
 import datetime
+import importlib
 import warnings
 
 from mmengine import DefaultScope
@@ -14,15 +15,16 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             registries (which fall back to mmpretrain's and mmengine's).
     """
     # Imported here, when registries are filled: mmpretrain's full model
-    # zoo is slow to import, and mlic's packages import mlic.utils (a
-    # cycle at module level).
+    # zoo is slow to import. mlic's packages are the registries' own
+    # locations (mlic.registry.COMPONENT_PACKAGES), imported by name as
+    # mmengine imports a registry's locations: this ground-floor module
+    # does not import the layers above it.
     import mmpretrain.utils
-    mmpretrain.utils.register_all_modules(init_default_scope=False)
 
-    import mlic.datasets  # noqa: F401
-    import mlic.engine  # noqa: F401
-    import mlic.evaluation  # noqa: F401
-    import mlic.models  # noqa: F401
+    from mlic.registry import COMPONENT_PACKAGES
+    mmpretrain.utils.register_all_modules(init_default_scope=False)
+    for package in COMPONENT_PACKAGES:
+        importlib.import_module(package)
 
     if not init_default_scope:
         return

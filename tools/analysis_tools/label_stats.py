@@ -16,9 +16,10 @@ import os.path as osp
 
 import numpy as np
 
-from mlic.datasets.split_labels import SPLITS, label_matrix, split_labels
+from mlic.apis.split_labels import SPLITS, label_matrix, split_labels
 from mlic.visualization import (bar_figure, cooccurrence, heatmap_figure,
                                 write_csv)
+from mlic.utils import load_config, register_all_modules
 from mlic.utils.cli import CfgOptionsAction
 
 
@@ -81,8 +82,8 @@ def main(argv=None):
     parser.add_argument('--thr', type=float, default=0.5)
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     args = parser.parse_args(argv)
-    from mlic.utils import load_config
     cfg = load_config(args.config, args.cfg_options)
+    register_all_modules()
     classes, labels = dataset_labels(cfg, args.split)
     pred = None
     if args.preds:

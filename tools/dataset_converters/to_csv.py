@@ -24,10 +24,10 @@ import numpy as np
 
 from mlic.datasets import CsvMultiLabel
 from mlic.datasets.label_index import LabelIndexBuilder
-from mlic.datasets.split_labels import SPLITS, build_labels_only
+from mlic.apis.split_labels import SPLITS, build_labels_only
 from mlic.fileio import atomic_write, check_output_dir
 from mlic.structures.ignored_labels import IGNORE_KEYS
-from mlic.utils import load_config
+from mlic.utils import load_config, register_all_modules
 
 
 def image_root(dataset) -> str:
@@ -102,6 +102,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_output_dir(args.out_dir, '--out-dir')
     cfg = load_config(args.config)
+    register_all_modules()
     classes, written = None, {}
     for split in args.split:
         dataset = build_labels_only(cfg, split)

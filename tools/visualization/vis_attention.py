@@ -49,7 +49,7 @@ def parse_args(argv=None):
 
 def ground_truth(cfg, split):
     """{absolute image path: set of class names} of a dataset split."""
-    from mlic.datasets.split_labels import split_labels
+    from mlic.apis.split_labels import split_labels
     classes, items = split_labels(cfg, split)
     return {osp.abspath(path): {classes[k] for k in labels}
             for path, labels in items}

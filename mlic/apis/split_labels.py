@@ -6,15 +6,14 @@ from typing import List, Tuple
 import numpy as np
 
 from mlic.registry import DATASETS
-from mlic.utils import register_all_modules
 
 SPLITS = dict(train='train_dataloader', val='val_dataloader',
               test='test_dataloader')
 
 
 def build_labels_only(cfg, split: str):
-    """The dataset of ``split`` built with empty pipelines."""
-    register_all_modules()
+    """The dataset of ``split`` built with empty pipelines (mlic's modules
+    registered first: :func:`mlic.utils.register_all_modules`)."""
     if split not in SPLITS:
         raise KeyError(f'split {split!r}: one of {sorted(SPLITS)}')
     loader = cfg.get(SPLITS[split], None)
