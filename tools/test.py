@@ -160,9 +160,9 @@ def main(argv=None):
     if args.remap_classes:
         remap_classes(cfg, args.checkpoint)
     register_all_modules()
-    prepare_run(cfg, args.launcher, mode='test')
+    notes = prepare_run(cfg, args.launcher, mode='test')
     try:
-        runner = build_runner(cfg)
+        runner = build_runner(cfg, notes)
         metrics = runner.test()
         rank = get_rank()
     finally:

@@ -67,10 +67,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg = merge_args(cfg, args)
     register_all_modules()
-    prepare_run(cfg, args.launcher)
+    notes = prepare_run(cfg, args.launcher)
     try:
         with stop_signals() as stop:  # SIGTERM unwinds as Ctrl-C does
-            runner = build_runner(cfg)
+            runner = build_runner(cfg, notes)
             runner.train()
     except BaseException:
         if stop.signal is None:

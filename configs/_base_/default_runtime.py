@@ -5,15 +5,17 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # Keep the last 3 epoch checkpoints and the best one by mAP; one
-    # training run per work dir; nothing half-written, nothing with NaN.
+    # Keep the last 3 epoch checkpoints and the best one by mAP; nothing
+    # half-written, nothing with NaN.
     checkpoint=dict(
-        type='CheckpointHook',
+        type='SafeCheckpointHook',
         interval=1,
         max_keep_ckpts=3,
         save_best='mAP',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # one training run per work dir (a second one is refused, naming it)
+    work_dir_lock=dict(type='WorkDirLockHook'),
     visualization=dict(type='VisualizationHook', enable=False),
     # Stops at the first NaN/inf training loss (max_skips=N: let the fp16
     # loss scaler skip up to N overflowing steps in a row instead).

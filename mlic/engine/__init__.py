@@ -1,13 +1,13 @@
-from mlic.upstream import check_upstream  # noqa: F401  (first: fails loudly)
+from mlic.upstream.private import check_upstream  # noqa: F401  (first: fails loudly)
 from .checkpoint import (CheckpointError, CheckpointMismatchError,
                          find_latest_checkpoint, read_checkpoint)
 from mlic.fileio.checkpoint_allowlist import (allow_mmengine_checkpoints,
                                               mmengine_checkpoint_globals)
 from .cpu import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
                   finish_distributed, init_cpu_distributed, is_cpu_only)
-from .hooks import (CheckpointHook, DualEMAHook, FiniteLossHook,
-                    NonFiniteLossError, NonFiniteWeightsError,
-                    NumClassCheckHook, RandomStateHook, ScheduleCheckHook)
+from .hooks import (DualEMAHook, FiniteLossHook, NonFiniteLossError,
+                    NonFiniteWeightsError, NumClassCheckHook, RandomStateHook,
+                    SafeCheckpointHook, ScheduleCheckHook, WorkDirLockHook)
 from .loops import DualValLoop, FoldedTestLoop
 from .policy import EvalPolicy, enable_eval_amp, eval_autocast
 from .run_setup import prepare_run, strip_training
@@ -16,7 +16,7 @@ from .schedulers import OneCycleLR
 
 __all__ = [
     'CPUDistributedDataParallel', 'CPUAmpOptimWrapper', 'CheckpointError',
-    'CheckpointHook', 'CheckpointMismatchError', 'DualEMAHook', 'DualValLoop',
+    'SafeCheckpointHook', 'WorkDirLockHook', 'CheckpointMismatchError', 'DualEMAHook', 'DualValLoop',
     'FiniteLossHook', 'MLICRunner', 'NonFiniteLossError',
     'NonFiniteWeightsError', 'NumClassCheckHook', 'OneCycleLR',
     'RandomStateHook', 'ScheduleCheckHook', 'build_runner',

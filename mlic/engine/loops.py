@@ -14,14 +14,15 @@ from mmengine.runner import TestLoop, ValLoop, autocast
 from mlic.models import batchnorm_folding
 from mlic.registry import LOOPS
 from .hooks.ema_hook import find_dual_ema_hook
-from mlic.upstream import parse_losses, update_losses
+from .policy import FOLD_BN_DEFAULT
+from mlic.upstream.private import parse_losses, update_losses
 
 
 class FoldedEvaluation:
     """What :class:`DualValLoop` and :class:`FoldedTestLoop` share: one
     evaluation iteration on the pass's folded copy (mmengine's
     ``run_iter`` with the step run on that copy)."""
-    fold_bn = True
+    fold_bn = FOLD_BN_DEFAULT
     _eval_model = None
 
     def _evaluation_model(self, data_batch):
@@ -65,7 +66,7 @@ class DualValLoop(FoldedEvaluation, ValLoop):
     """
 
     def __init__(self, runner, dataloader, evaluator, fp16: bool = False,
-                 select_by: str = 'mAP', fold_bn: bool = True):
+                 select_by: str = 'mAP', fold_bn: bool = FOLD_BN_DEFAULT):
         super().__init__(runner, dataloader, evaluator, fp16)
         self.select_by = select_by
         self.fold_bn = bool(fold_bn)
@@ -116,7 +117,7 @@ class FoldedTestLoop(FoldedEvaluation, TestLoop):
     """
 
     def __init__(self, runner, dataloader, evaluator, fp16: bool = False,
-                 fold_bn: bool = True):
+                 fold_bn: bool = FOLD_BN_DEFAULT):
         super().__init__(runner, dataloader, evaluator, fp16)
         self.fold_bn = bool(fold_bn)
 

@@ -84,26 +84,39 @@ class EvalPolicy(NamedTuple):
 
     @classmethod
     def from_config(cls, cfg, device_type: str, amp: Optional[bool] = None,
-                    fold_bn: Optional[bool] = None,
+                    fold_bn: Optional[bool] = None, stage: str = 'test',
                     logger_print=print) -> 'EvalPolicy':
-        """What ``tools/test.py`` runs for ``cfg`` on ``device_type``:
-        ``test_cfg.fp16`` (unless ``amp`` is given; the CPU rule applied)
-        and the test loop's ``fold_bn`` (``MLICTestLoop``; unless
-        ``fold_bn`` is given)."""
-        loop = cfg.get('test_cfg') or {}
+        """What ``tools/test.py`` (``stage='test'``: ``test_cfg``) or the
+        validation of a training run (``stage='val'``: ``val_cfg``) runs
+        for ``cfg`` on ``device_type``: the loop's ``fp16`` (unless ``amp``
+        is given; the CPU rule applied) and whether it folds BatchNorm
+        (:func:`loop_folds`; unless ``fold_bn`` is given)."""
+        loop = cfg.get(LOOP_KEYS[stage]) or {}
         if amp is None:
             amp = bool(loop.get('fp16', False))
         if fold_bn is None:
-            fold_bn = loop.get('type') in FOLDING_TEST_LOOPS and \
-                bool(loop.get('fold_bn', True))
+            fold_bn = loop_folds(loop, stage)
         return cls(device_type, eval_amp_allowed(device_type, amp,
                                                  logger_print),
                    bool(fold_bn))
 
 
-# The registered names of the test loop that folds (the second is the name
+# Folding BatchNorm for evaluation: on unless a loop says fold_bn=False.
+FOLD_BN_DEFAULT = True
+LOOP_KEYS = dict(test='test_cfg', val='val_cfg')
+# The registered names of the loops that fold (MLICTestLoop: the name
 # configs of earlier mlic versions use).
-FOLDING_TEST_LOOPS = ('FoldedTestLoop', 'MLICTestLoop')
+FOLDING_LOOPS = dict(test=('FoldedTestLoop', 'MLICTestLoop'),
+                     val=('DualValLoop', ))
+
+
+def loop_folds(loop: dict, stage: str = 'test') -> bool:
+    """Whether the val / test loop config ``loop`` evaluates a
+    BatchNorm-folded copy: one of mlic's folding loops, and ``fold_bn``
+    not set False (:data:`FOLD_BN_DEFAULT`)."""
+    loop = loop or {}
+    return loop.get('type') in FOLDING_LOOPS[stage] and \
+        bool(loop.get('fold_bn', FOLD_BN_DEFAULT))
 
 
 def eval_loop_cfg(loop, logger_print=print):

@@ -4,7 +4,8 @@ config and this machine imply, made once on the config.
 :func:`prepare_run` is what ``tools/train.py`` and ``tools/test.py`` call
 between loading a config and :func:`mlic.engine.build_runner`. The Runner
 then builds exactly what the config says; the log of the run lists what the
-set-up changed and why (:func:`setup_notes`).
+set-up changed and why (the notes :func:`prepare_run` returns, which
+:func:`mlic.engine.build_runner` writes there).
 """
 from mmengine.hooks import EarlyStoppingHook, EMAHook
 
@@ -28,7 +29,6 @@ TRAINING_ONLY_KEYS = ('train_dataloader', 'train_cfg', 'optim_wrapper',
 # of these; other names set to None are left out here.
 MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
                           'param_scheduler', 'checkpoint')
-_NOTES_ATTR = '_mlic_setup_notes'
 
 
 def strip_training(cfg, logger_print=print):
@@ -86,6 +86,31 @@ def _drop_switched_off_hooks(cfg):
         hooks.pop(name)
 
 
+def _resolve_hooks(cfg, mode, note):
+    """mlic's checkpoint hook for mmengine's (atomic writes, the best kept
+    until its successor exists, no NaN weights), and the work-dir lock of
+    a training run, unless switched off on purpose."""
+    hooks = cfg.get('default_hooks', None)
+    if hooks is None:
+        cfg.default_hooks = hooks = {}
+    checkpoint = hooks.get('checkpoint', None)
+    if isinstance(checkpoint, dict) and checkpoint.get('type') in (
+            'CheckpointHook', 'mmengine.CheckpointHook'):
+        checkpoint['type'] = 'SafeCheckpointHook'
+        note('default_hooks.checkpoint: mmengine\'s CheckpointHook -> '
+             'SafeCheckpointHook (the same arguments; atomic files, the best '
+             'replaced only once its successor is written, no NaN weights)')
+    if mode != 'train':
+        return
+    if 'work_dir_lock' not in hooks:
+        hooks['work_dir_lock'] = dict(type='WorkDirLockHook')
+        note('default_hooks.work_dir_lock: added (one training run per work '
+             'dir)')
+    elif hooks['work_dir_lock'] is None:
+        note('default_hooks.work_dir_lock=None: the work dir is not locked; '
+             'a second training there can overwrite this one\'s files')
+
+
 def _resolve_resume(cfg, note):
     """``--resume`` without a checkpoint: the one ``last_checkpoint`` of the
     work dir names (relative to it: a moved work dir still resumes), else
@@ -138,8 +163,9 @@ def prepare_run(cfg, launcher='none', mode='train'):
     * records the launcher and, on a CPU-only machine, creates the gloo
       process group mmengine cannot (:func:`cpu.init_cpu_distributed`).
 
-    Each decision that changes the config is printed and, once the Runner
-    exists, written to its log (:func:`setup_notes`).
+    ``cfg`` is changed in place. Returns the notes: each decision that
+    changed the config, in words; they are printed now, and
+    ``build_runner(cfg, notes)`` writes them to the run's log.
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"prepare_run: mode={mode!r}, expected 'train' or "
@@ -163,14 +189,9 @@ def prepare_run(cfg, launcher='none', mode='train'):
         strip_training(cfg, note)
     else:
         _resolve_resume(cfg, note)
+    _resolve_hooks(cfg, mode, note)
     _drop_switched_off_hooks(cfg)
     _resolve_for_machine(cfg, launcher, note)
     cfg.launcher = launcher
     cpu.init_cpu_distributed(launcher)
-    object.__setattr__(cfg, _NOTES_ATTR, notes)
-    return cfg
-
-
-def setup_notes(cfg) -> list:
-    """What :func:`prepare_run` changed in ``cfg``, in words."""
-    return list(cfg.__dict__.get(_NOTES_ATTR, []))
+    return notes

@@ -2,7 +2,7 @@
 
 Everything else mlic adds to a run is a hook named in
 ``configs/_base_/default_runtime.py`` (checkpoint safety and the work-dir
-lock in :class:`~mlic.engine.hooks.CheckpointHook`, random states in
+lock in :class:`~mlic.engine.hooks.WorkDirLockHook`, random states in
 :class:`~mlic.engine.hooks.RandomStateHook`, the class list, the schedule
 on resume, finite losses), a registered component named in the configs
 (:class:`~mlic.datasets.sample_seeding.SeededSampler`), or a decision of
@@ -24,14 +24,13 @@ from torch.utils.data import DataLoader
 from mlic.datasets.sample_seeding import SeededDataset, uses_seeded_sampler
 from mlic.fileio import atomic_output
 from mlic.registry import DATASETS, MODEL_WRAPPERS, RUNNERS
-from mlic.upstream import (check_runner_attributes, mark_runner_loaded,
+from mlic.upstream.private import (check_runner_attributes, mark_runner_loaded,
                            runner_resume_state)
 from mlic.utils.child_processes import tie_workers_to_parent
 from .checkpoint import (DDP_PREFIX, check_state_dict_fits,
                          describe_mismatch, read_checkpoint,
                          state_dict_mismatch)
 from .checkpoint import revise_keys as rename_keys  # the argument's name
-from .run_setup import setup_notes
 
 PARTIAL_LOAD_HINT = ('--partial-load (tools/train.py, tools/test.py) or '
                      'partial_load = True in the config')
@@ -176,10 +175,11 @@ def unique_experiment_name(cfg) -> str:
     return stem if k == 1 else f'{stem}-run{k}'
 
 
-def build_runner(cfg):
+def build_runner(cfg, notes=()):
     """The Runner a tool runs: ``runner_type`` if the config names one,
     else :class:`MLICRunner`; each run gets its own experiment name, and
-    its log starts with what the run set-up decided."""
+    its log starts with what the run set-up decided (``notes``, returned
+    by :func:`mlic.engine.prepare_run`)."""
     if not cfg.get('experiment_name', None):
         cfg.experiment_name = unique_experiment_name(cfg)
     if cfg.get('runner_type', None):
@@ -190,7 +190,7 @@ def build_runner(cfg):
     # the set-up printed them already; the run's log file gets them too
     files = [h for h in runner.logger.handlers
              if isinstance(h, logging.FileHandler)]
-    for note in setup_notes(cfg):
+    for note in notes:
         record = runner.logger.makeRecord(
             runner.logger.name, logging.INFO, __file__, 0,
             f'Run set-up: {note}', None, None)

@@ -17,7 +17,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.optim.scheduler import param_scheduler
 
 from .safe_read import numpy_pickle_globals
-from mlic.upstream import param_scheduler_base
+from mlic.upstream.private import param_scheduler_base
 
 _ALLOWED = False
 

@@ -281,7 +281,7 @@ def load_config(config_path, cfg_options=None, work_dir=None):
     """
     # mlic.upstream imports mmengine.runner, which must not load before
     # mlic's upstream import set-up (mlic/__init__.py imports this package)
-    from mlic.upstream import package_config_paths
+    from mlic.upstream.private import package_config_paths
     check_file_exists(config_path, 'config file')
     folder = osp.dirname(osp.abspath(config_path))
     added = folder not in sys.path

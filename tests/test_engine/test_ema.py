@@ -156,7 +156,7 @@ def _run(tmp_path, raw, ema, val_cfg=None, runner_type=Runner,
         val_evaluator=dict(type='MLICMetric'),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
         default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', interval=1, save_best='mAP',
+            type='SafeCheckpointHook', interval=1, save_best='mAP',
             rule='greater')),
         custom_hooks=[dict(type='DualEMAHook', decay=0.5),
                       _SetWeightsHook(raw, ema)],

@@ -58,7 +58,7 @@ def test_the_demo_trains_in_amp_with_its_gradient_norm_clipped(
     repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     cfg = load_config(os.path.join(repo, 'configs', 'q2l_irpe',
                                    'shapes_demo.py'), work_dir=str(tmp_path))
-    runner = build_runner(prepare_run(cfg))
+    runner = build_runner(cfg, prepare_run(cfg))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     assert type(wrapper).__name__ == (
         'CPUAmpOptimWrapper' if native_bf16 else 'OptimWrapper')

@@ -125,21 +125,21 @@ def test_the_run_set_up_resolves_the_machine_once(monkeypatch):
     instructions become float32, a distributed CPU run gets the CPU DDP
     wrapper, and the log of the run lists each change."""
     from mlic.engine import cpu, prepare_run
-    from mlic.engine.run_setup import setup_notes
     from mlic.utils import load_config
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: False)
     monkeypatch.setattr(cpu, 'is_cpu_only', lambda: True)
     monkeypatch.setattr(cpu, 'init_cpu_distributed', lambda launcher: False)
     demo = osp.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py')
-    cfg = prepare_run(load_config(demo), launcher='pytorch')
+    cfg = load_config(demo)
+    notes = prepare_run(cfg, launcher='pytorch')
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert 'loss_scale' not in cfg.optim_wrapper
     assert cfg.val_cfg.fp16 is False
     assert cfg.model_wrapper_cfg.type == 'CPUDistributedDataParallel'
-    notes = setup_notes(cfg)
     assert any('training in float32' in n for n in notes)
     assert any('evaluating in float32' in n for n in notes)
     monkeypatch.setattr(cpu, 'cpu_has_native_bf16', lambda: True)
-    cfg = prepare_run(load_config(demo))
+    cfg = load_config(demo)
+    prepare_run(cfg)
     assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
     assert cfg.val_cfg.fp16 is True and 'model_wrapper_cfg' not in cfg

@@ -36,7 +36,7 @@ def test_the_demo_switched_to_float32_builds_and_keeps_its_clip(
         os.path.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py'),
         {'optim_wrapper.type': 'OptimWrapper'}, work_dir=str(tmp_path))
     assert cfg.optim_wrapper.loss_scale == 'dynamic'  # still in the config
-    runner = build_runner(prepare_run(cfg))
+    runner = build_runner(cfg, prepare_run(cfg))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     assert type(wrapper).__name__ == 'OptimWrapper'
     assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)
@@ -56,7 +56,7 @@ def test_an_amp_config_on_a_cpu_without_bf16_builds_in_float32(
         os.path.join(REPO, 'configs', 'q2l_irpe', 'shapes_demo.py'),
         {'optim_wrapper.use_fsdp': False, 'optim_wrapper.dtype': 'float16'},
         work_dir=str(tmp_path))
-    runner = build_runner(prepare_run(cfg))
+    runner = build_runner(cfg, prepare_run(cfg))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     assert type(wrapper).__name__ == 'OptimWrapper'
     assert wrapper.clip_grad_kwargs == dict(max_norm=1.0)

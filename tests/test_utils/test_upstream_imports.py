@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from mlic.utils.upstream_imports import TRANSFORMERS_BREAKING_MAJOR
+from mlic.upstream.imports import TRANSFORMERS_BREAKING_MAJOR
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
@@ -36,7 +36,7 @@ def test_mlic_imports_registers_and_builds_beside_transformers():
         'import warnings\n'
         'import mlic\n'
         'from mlic.utils import register_all_modules\n'
-        'from mlic.utils.upstream_imports import multimodal_switched_off\n'
+        'from mlic.upstream.imports import multimodal_switched_off\n'
         'register_all_modules()\n'
         'from mlic.registry import MODELS\n'
         'model = MODELS.build(dict(type="ImageClassifier",\n'

@@ -132,17 +132,17 @@ def measure(config, batch):
 def speed_worker(config, options):
     """One process: the measured speed and memory of ``config``."""
     from mlic.benchmarking import ema_hook_cfg, measure
+    from mlic.engine.policy import loop_folds
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     cfg = load_config(config, options['cfg_options'])
     batch = options['batch'] or cfg.train_dataloader.batch_size
     val_batch = options['val_batch'] or cfg.val_dataloader.batch_size
     # the inference column runs what validation runs (precision, folding)
-    val_loop = dict(cfg.get('val_cfg') or {})
+    val_loop = cfg.get('val_cfg') or {}
     cfg.test_cfg = dict(type='FoldedTestLoop',
                         fp16=bool(val_loop.get('fp16', False)),
-                        fold_bn=val_loop.get('type') == 'DualValLoop'
-                        and val_loop.get('fold_bn', True))
+                        fold_bn=loop_folds(val_loop, 'val'))
     result = measure(cfg, device=options['device'], batch=batch,
                      infer_batch=val_batch, steps=options['steps'],
                      warmup=options['warmup'])

@@ -1,12 +1,10 @@
-"""mmengine's CheckpointHook, made safe against kills, typos and other
-runs.
+"""mmengine's CheckpointHook, made safe against kills and typos.
 
-Registered as ``CheckpointHook`` in mlic's scope, so every config's
-``default_hooks.checkpoint`` uses it unchanged. Differences:
+Registered under its own name, ``SafeCheckpointHook`` (mlic's configs name
+it in ``default_hooks.checkpoint``; a config that names mmengine's
+``CheckpointHook`` there gets this one, said in the run's log, by
+:func:`mlic.engine.prepare_run`). Differences from mmengine's:
 
-* the training run holds its work dir (:mod:`mlic.engine.work_dir_lock`):
-  a second training there is refused, and only the temporary files of
-  processes that are gone are removed;
 * a model holding NaN or inf is never saved (:class:`NonFiniteWeightsError`
   names the last good checkpoint);
 * the previous best checkpoint is removed only after the new best is
@@ -27,11 +25,9 @@ import os.path as osp
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
 
-from mlic.fileio import remove_stale_temporaries
 from mlic.registry import HOOKS
 from ..checkpoint import (CheckpointError, find_latest_checkpoint,
                           non_finite_tensors, write_last_checkpoint)
-from ..work_dir_lock import WorkDirLock
 
 
 class NonFiniteWeightsError(RuntimeError):
@@ -49,7 +45,7 @@ _OWN_ARGS = [
 
 
 @HOOKS.register_module()
-class CheckpointHook(MMEngineCheckpointHook):
+class SafeCheckpointHook(MMEngineCheckpointHook):
     """See the module docstring; arguments are mmengine's ``CheckpointHook``
     arguments, and only those."""
 
@@ -66,22 +62,6 @@ class CheckpointHook(MMEngineCheckpointHook):
                 f'it takes {", ".join(_OWN_ARGS)} '
                 '(default_hooks.checkpoint in the config).')
         super().__init__(*args, **kwargs)
-        self._lock = None
-
-    def before_train(self, runner) -> None:
-        super().before_train(runner)
-        if not is_main_process():
-            return
-        self._lock = WorkDirLock(runner.work_dir).acquire()
-        removed = remove_stale_temporaries(runner.work_dir)
-        if removed:
-            runner.logger.info('Removed incomplete files of an earlier run '
-                               f'that is gone: {removed}')
-
-    def after_train(self, runner) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         bad = []

@@ -21,7 +21,7 @@ from typing import Optional
 from mmengine.hooks import EMAHook
 
 from mlic.registry import HOOKS
-from mlic.upstream import runner_is_resuming, swap_ema_parameters
+from mlic.upstream.private import runner_is_resuming, swap_ema_parameters
 
 
 @HOOKS.register_module()

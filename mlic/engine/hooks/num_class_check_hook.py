@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 
 from mlic.datasets.class_order import (check_class_order, classes_file_hint)
 from mlic.registry import HOOKS
-from mlic.upstream import built_loop
+from mlic.upstream.private import built_loop
 
 
 def _num_classes_of(model):

@@ -15,7 +15,7 @@ import torch
 from mmengine.hooks import Hook
 
 from mlic.registry import HOOKS
-from mlic.upstream import runner_is_resuming
+from mlic.upstream.private import runner_is_resuming
 
 
 def capture_rng_state() -> dict:

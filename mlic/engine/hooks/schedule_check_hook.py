@@ -15,7 +15,7 @@ import math
 from mmengine.hooks import Hook
 
 from mlic.registry import HOOKS
-from mlic.upstream import runner_is_resuming
+from mlic.upstream.private import runner_is_resuming
 
 # What a scheduler's state holds about its progress, not its shape.
 PROGRESS_KEYS = ('last_step', '_global_step', '_last_value', 'verbose',

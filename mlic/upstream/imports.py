@@ -102,7 +102,7 @@ def _explain_multimodal_placeholders():
                 f'{name} is one of MMPretrain 1.2\'s multimodal models, which '
                 f'cannot be imported with transformers {version} (they need '
                 f'transformers<{TRANSFORMERS_BREAKING_MAJOR}); mlic imported '
-                'MMPretrain without them (mlic/utils/upstream_imports.py). '
+                'MMPretrain without them (mlic/upstream/imports.py). '
                 'Use them in an environment with transformers 4.x.')
         unavailable.__name__ = 'ask_install'
         return unavailable

@@ -79,7 +79,7 @@ def check_upstream() -> None:
             f'mlic relies on mmengine internals that mmengine '
             f'{mmengine.__version__} does not have: {", ".join(missing)}. '
             'Install the mmengine version of requirements/runtime.txt, or '
-            'update mlic/upstream.py.')
+            'update mlic/upstream/private.py.')
 
 
 def check_runner_attributes(runner: Runner) -> None:
@@ -87,7 +87,7 @@ def check_runner_attributes(runner: Runner) -> None:
     if missing:
         raise UpstreamChanged(
             f'mmengine {mmengine.__version__}: Runner instances have no '
-            f'{missing}; mlic/upstream.py needs an update.')
+            f'{missing}; mlic/upstream/private.py needs an update.')
 
 
 def parse_losses(losses: dict, prefix: str) -> dict:
