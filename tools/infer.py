@@ -9,7 +9,8 @@ INPUT: image files and/or folders (searched recursively). ``.jsonl`` output:
 one JSON object per image (img_path, scores for every class, pred_labels,
 pred_scores); ``.csv``: img_path, one score column per class, pred_labels
 (space-separated). Results are written as they come, to ``OUT.partial``,
-renamed to ``OUT`` when every image is done (mlic.apis.result_files);
+renamed to ``OUT`` when every image is done (:mod:`mlic.apis.tagging`,
+which does the work: this file is its command line);
 ``--resume`` continues an unfinished run. ``--workers N`` decodes images in
 N processes. Without ``--out`` a short table is printed.
 
@@ -22,9 +23,17 @@ stderr, skipped and counted at the end); 1 when none was; 2 for a bad
 command line or a named input that does not exist (nothing is run).
 """
 import argparse
+import datetime
 import os
-import os.path as osp
 import sys
+
+import torch
+import torch.distributed as dist
+
+from mlic.apis import MultiLabelInferencer, expand_inputs, missing_inputs
+from mlic.apis.tagging import merge_after_all, output_files, tag
+from mlic.fileio import check_output_dir, check_output_path
+from mlic.utils import check_file_exists
 
 
 def parse_args(argv=None):
@@ -104,21 +113,8 @@ def print_table(results, limit=50):
         print(f'... {len(results) - limit} more (use --out FILE)')
 
 
-def _outputs(args):
-    """(this process's output file or None, merged file or None)."""
-    if args.world == 1:
-        return args.out, None
-    from mlic.apis.result_files import parts_names
-    fmt = '.' + args.format
-    return (parts_names(args.out, args.world, fmt)[args.rank],
-            osp.join(args.out, 'predictions' + fmt))
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.apis import MultiLabelInferencer, expand_inputs, missing_inputs
-    from mlic.fileio import check_output_dir, check_output_path
-    from mlic.utils import check_file_exists
     missing = missing_inputs(args.inputs)
     if missing:
         print(f'error: {len(missing)} input(s) not found: {missing[:5]}'
@@ -127,21 +123,18 @@ def main(argv=None):
         sys.exit(2)
     check_file_exists(args.checkpoint, 'checkpoint')
     check_file_exists(args.thr_file, 'threshold file given to --thr-file')
-    mine, merged = _outputs(args)
+    mine, merged = output_files(args.out, args.rank, args.world,
+                                '.' + args.format)
     if args.world > 1:
         check_output_dir(args.out, '--out')
     elif mine:
         check_output_path(mine, '--out')
     device = args.device
     if args.world > 1:
-        import datetime
-
-        import torch.distributed as dist
         # CPU collectives only (a barrier at the end); a shard may take
         # days on a big archive, hence the long timeout
         dist.init_process_group('gloo', timeout=datetime.timedelta(days=7))
     if device is None and args.world > 1:
-        import torch
         if torch.cuda.is_available():
             device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
     if args.max_pixels is not None:  # read by every decoding process
@@ -151,10 +144,15 @@ def main(argv=None):
                                  device=device, thresholds=thresholds,
                                  amp=args.amp, fold_bn=args.fold_bn)
     items = expand_inputs(args.inputs)  # folders walked once
-    results, skipped, writer = run(args, infer, items, mine)
+    results, skipped, writer = tag(
+        infer, items, mine, checkpoint=args.checkpoint,
+        batch_size=args.batch_size, workers=args.workers, topk=args.topk,
+        only_predicted=args.only_predicted, resume=args.resume,
+        rank=args.rank, world=args.world)
     total = len(items)
     if args.world > 1:
-        merged_count = finish_distributed(args, infer, items, merged)
+        merged_count = merge_after_all(args.out, items, merged, infer.classes,
+                                       args.rank, args.world)
         if args.rank != 0:
             return results
         print(f'Predictions for {merged_count} of {total} images merged into '
@@ -176,79 +174,6 @@ def _exit(results, skipped, done):
         print('error: no image was predicted', file=sys.stderr)
         sys.exit(1)
     return results
-
-
-def run(args, infer, items, out):
-    """Score ``items`` (this process's shard under torchrun), writing to
-    ``out`` as it goes. Returns (results kept in memory, skipped, writer)."""
-    from mmengine.utils import ProgressBar
-
-    from mlic.apis.result_files import ResultWriter, run_identity, shard
-    run_record = None
-    if out:
-        # what a --resume must agree on (checked against OUT.run.json)
-        run_record = run_identity(
-            args.checkpoint, infer.cfg.pretty_text, infer.classes,
-            infer.thresholds, items, topk=args.topk,
-            only_predicted=bool(args.only_predicted), amp=bool(infer.amp),
-            shard=f'{args.rank} of {args.world}')
-    if args.world > 1:
-        items = shard(items, args.rank, args.world)
-    writer = None
-    if out:
-        writer = ResultWriter(out, infer.classes, resume=args.resume,
-                              run=run_record)
-        if writer.done:
-            before = len(items)
-            items = [i for i in items if i not in writer.done]
-            print(f'--resume: {before - len(items)} images already in '
-                  f'{writer.partial}; {len(items)} to go', file=sys.stderr)
-    bar = ProgressBar(len(items), file=sys.stderr) if items else None
-    results, skipped = [], []
-    try:
-        for batch in infer.iter_batches(items, args.batch_size,
-                                        topk=args.topk, on_error='skip',
-                                        workers=args.workers):
-            if args.only_predicted:
-                batch = [{k: v for k, v in r.items() if k != 'scores'}
-                         for r in batch]
-            if writer is not None:
-                writer.write(batch)
-            else:
-                results.extend(batch)
-            new = infer.skipped[len(skipped):]
-            for name, why in new:
-                print(f'\nskipped {name}: {why}', file=sys.stderr)
-            skipped = list(infer.skipped)
-            for _ in range(len(batch) + len(new)):
-                bar.update()
-    except BaseException:
-        if writer is not None:
-            writer.close()
-            print(f'\nstopped; {writer.count} predictions so far are in '
-                  f'{writer.partial} (--resume continues)', file=sys.stderr)
-        raise
-    print(file=sys.stderr)
-    if writer is not None:
-        writer.finish()
-    return results, skipped, writer
-
-
-def finish_distributed(args, infer, items, merged):
-    """Wait for every rank, then merge the parts on rank 0."""
-    import torch.distributed as dist
-
-    from mlic.apis.result_files import merge_parts, parts_names
-    try:
-        dist.barrier()
-        count = 0
-        if args.rank == 0:
-            parts = parts_names(args.out, args.world, '.' + args.format)
-            count = merge_parts(parts, items, merged, infer.classes)
-        dist.barrier()
-        return count
-    finally:
-        dist.destroy_process_group()
 
 
 if __name__ == '__main__':

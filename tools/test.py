@@ -12,13 +12,12 @@ import os.path as osp
 from mmengine.config import ConfigDict
 from mmengine.dist import get_rank
 
+from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
+                         prepare_run, read_checkpoint)
 from mlic.evaluation import (METRIC_NAMES, paper_table, read_threshold_file,
                              save_per_class, split_per_class)
 from mlic.fileio import check_output_dir, check_output_path
-from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
-                         prepare_run)
-from mlic.utils import (check_file_exists, load_config,
-                        register_all_modules)
+from mlic.utils import check_file_exists, load_config, register_all_modules
 from mlic.utils.cli import add_run_args, finish_run_args
 
 
@@ -81,7 +80,6 @@ def _metric_cfgs(evaluator):
 
 def remap_classes(cfg, checkpoint):
     """Set the test dataset's classes to the checkpoint's (by name)."""
-    from mlic.engine import read_checkpoint
     meta = read_checkpoint(checkpoint).get('meta', {}) or {}
     classes = (meta.get('dataset_meta') or {}).get('classes')
     if classes is None:

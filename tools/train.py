@@ -8,8 +8,7 @@ from mmengine.logging import print_log
 from mlic.engine import (build_runner, enable_eval_amp, finish_distributed,
                          prepare_run)
 from mlic.engine.interruption import stop_signals, stopped_message
-from mlic.utils import (check_file_exists, load_config,
-                        register_all_modules)
+from mlic.utils import check_file_exists, load_config, register_all_modules
 from mlic.utils.cli import add_run_args, finish_run_args
 
 

@@ -1,5 +1,5 @@
 """Speed and memory of a config's training step and inference (what
-tools/analysis_tools/benchmark.py and compare_query2label.py print).
+tools/benchmarks/benchmark.py and compare_query2label.py print).
 
 The training step is the config's: the data preprocessor, the model's
 forward and loss, backward, the config's optimizer wrapper (AMP, clipping)

@@ -8,7 +8,7 @@ the file, who holds it (pid, host, start time, command). A second process
 is refused with a message naming the first; nothing of the first is
 touched. The training work dir (:mod:`mlic.engine.work_dir_lock`) and every
 output that ``tools/infer.py`` writes as it goes
-(:mod:`mlic.apis.result_files`) are held this way.
+(:mod:`mlic.apis.tagging`) are held this way.
 
 The lock file is opened without following links (``O_NOFOLLOW``): a
 symlink planted under the lock's name in a shared folder is refused, never

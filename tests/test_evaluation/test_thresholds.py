@@ -88,7 +88,7 @@ def test_how_much_data_calibration_needs(tmp_path):
     scores = 0.1 + 0.3 * targets + 0.3 * rng.random((300, 4))
     save_predictions(str(tmp_path / 'p.npz'), scores, targets,
                      ['a', 'b', 'c', 'd'])
-    tool = load_tool('analysis_tools/calibration_data_needed')
+    tool = load_tool('benchmarks/calibration_data_needed')
     out = tmp_path / 't.json'
     result = tool.main([str(tmp_path / 'p.npz'), '--holdout-images', '100',
                         '--sizes', '20', '200', '--draws', '3', '--prior',

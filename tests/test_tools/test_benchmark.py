@@ -1,4 +1,4 @@
-"""tools/analysis_tools/benchmark.py measures what it says, on any config."""
+"""tools/benchmarks/benchmark.py measures what it says, on any config."""
 import json
 import os.path as osp
 
@@ -20,7 +20,7 @@ def test_benchmark_compare_ema_data_and_json(tmp_path):
                    'train_dataloader = dict(num_workers=0, '
                    'persistent_workers=False)\n')
     out = tmp_path / 'bench.json'
-    results = load_tool('analysis_tools/benchmark').main(
+    results = load_tool('benchmarks/benchmark').main(
         [str(cfg), '--steps', '2', '--warmup', '1', '--batch', '4',
          '--rounds', '2', '--with-data', '--compare', '',
          'model.neck.rpe=None', '--json', str(out)])
@@ -49,7 +49,7 @@ def test_benchmark_compare_ema_data_and_json(tmp_path):
 def test_benchmark_amp_on_cpu_is_bf16_and_cuda_needs_a_gpu(tmp_path):
     import torch
     fp32 = ['--cfg-options', 'optim_wrapper.type=OptimWrapper']
-    bench = load_tool('analysis_tools/benchmark').main
+    bench = load_tool('benchmarks/benchmark').main
     results = bench([TINY_Q2L, '--steps', '1', '--warmup', '0'] + fp32)
     assert results[0]['dtype'] == 'fp32'
     results = bench([TINY_Q2L, '--steps', '1', '--warmup', '0',
@@ -57,7 +57,7 @@ def test_benchmark_amp_on_cpu_is_bf16_and_cuda_needs_a_gpu(tmp_path):
     assert results[0]['dtype'] == 'bf16 autocast'
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match='no GPU'):
-            load_tool('analysis_tools/benchmark').main(
+            load_tool('benchmarks/benchmark').main(
                 [TINY_Q2L, '--device', 'cuda'])
 
 
@@ -103,7 +103,7 @@ def test_compare_query2label_times_the_official_model_in_the_same_step(
     (root / 'lib' / 'models').mkdir(parents=True)
     (root / 'lib' / 'models' / '__init__.py').write_text('')
     (root / 'lib' / 'models' / 'query2label.py').write_text(STAND_IN_Q2L)
-    tool = load_tool('analysis_tools/compare_query2label')
+    tool = load_tool('benchmarks/compare_query2label')
     resnet101 = torchvision.models.resnet101
     out = tmp_path / 'cmp.json'
     results = tool.main(['--q2l-root', str(root), '--config', TINY_Q2L,
@@ -241,7 +241,7 @@ def test_model_zoo_costs_measures_each_config(tmp_path, capsys):
     other = tmp_path / 'my_data.py'  # a dataset of unknown size
     other.write_text(f'_base_ = [{TINY_Q2L!r}]\n')
     out = tmp_path / 'zoo.json'
-    tool = load_tool('analysis_tools/model_zoo_costs')
+    tool = load_tool('benchmarks/model_zoo_costs')
     results = tool.main(['--measure', 'cpu', str(cfg), str(other),
                          '--steps', '1', '--warmup', '0',
                          '--json', str(out)])

@@ -74,7 +74,7 @@ def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
         time.sleep(0.05)
     monkeypatch.syspath_prepend(osp.join(REPO, 'tests', 'data'))
     # while it lives, a second run on that --out is refused, --resume too
-    from mlic.apis.result_files import OutputInUseError, RunMismatchError
+    from mlic.apis.tagging import OutputInUseError, RunMismatchError
     infer = load_tool('infer')
     for extra in ([], ['--resume']):
         with pytest.raises(OutputInUseError,
@@ -88,7 +88,7 @@ def test_infer_killed_half_way_leaves_a_partial_file_and_resumes(
     with open(partial, 'a') as f:
         f.write('{"img_path": "cut by the ki')  # a line the kill cut
     # without --resume the unfinished run is not overwritten
-    from mlic.apis.result_files import ResultFileError
+    from mlic.apis.tagging import ResultFileError
     with pytest.raises(ResultFileError, match='--resume'):
         infer.main([TINY_Q2L] + cmd[3:])
     # another run's --resume (thresholds, output layout, inputs) is refused

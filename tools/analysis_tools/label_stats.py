@@ -17,10 +17,11 @@ import os.path as osp
 import numpy as np
 
 from mlic.apis.split_labels import SPLITS, label_matrix, split_labels
-from mlic.visualization import (bar_figure, cooccurrence, heatmap_figure,
-                                write_csv)
+from mlic.evaluation import load_predictions
 from mlic.utils import load_config, register_all_modules
 from mlic.utils.cli import CfgOptionsAction
+from mlic.visualization import (bar_figure, cooccurrence, heatmap_figure,
+                                write_csv)
 
 
 def dataset_labels(cfg, split):
@@ -87,7 +88,6 @@ def main(argv=None):
     classes, labels = dataset_labels(cfg, args.split)
     pred = None
     if args.preds:
-        from mlic.evaluation import load_predictions
         data = load_predictions(args.preds)
         if list(data['classes']) != classes:
             raise ValueError(f'{args.preds} has other classes than the '

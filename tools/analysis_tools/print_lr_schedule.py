@@ -17,16 +17,18 @@ computed length.
 import argparse
 import math
 
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mlic.registry import PARAM_SCHEDULERS
+from mlic.utils import register_all_modules
 from mlic.utils.cli import CfgOptionsAction
 
 
 def lr_curve(cfg, iters_per_epoch: int):
     """Learning rate of every training iteration (list of floats)."""
-    import torch
-    from mmengine.registry import DefaultScope
 
-    from mlic.registry import PARAM_SCHEDULERS  # mlic's first, then parents
-    from mlic.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     opt_cfg = dict(cfg.optim_wrapper.optimizer)
     opt_type = getattr(torch.optim, opt_cfg.pop('type'))
@@ -62,7 +64,6 @@ def lr_curve(cfg, iters_per_epoch: int):
 
 
 def main(argv=None):
-    from mmengine.config import Config
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--gpus', type=int, default=1,

@@ -22,12 +22,16 @@ import argparse
 import numpy as np
 import torch
 
+from mlic.apis import MultiLabelInferencer
+from mlic.deployment import (deployment_metadata, export_onnx, onnx_scores,
+                             scores_model, write_metadata)
+from mlic.fileio import check_output_path
+from mlic.utils import load_config, pipeline_resize
 from mlic.utils.cli import CfgOptionsAction
 
 
 def test_size(cfg):
     """(H, W) the config's test pipeline resizes to."""
-    from mlic.utils import pipeline_resize
     size = pipeline_resize(cfg.test_dataloader.dataset.pipeline)
     if size is None:
         raise ValueError('no Resize in the test pipeline: give --shape H W')
@@ -101,11 +105,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.apis import MultiLabelInferencer
-    from mlic.deployment import (deployment_metadata, export_onnx,
-                                 scores_model, write_metadata)
-    from mlic.fileio import check_output_path
-    from mlic.utils import load_config
     check_output_path(args.out, '--out')
     cfg = load_config(args.config, args.cfg_options)
     shape = tuple(args.shape) if args.shape else test_size(cfg)
@@ -137,7 +136,6 @@ def main(argv=None):
 def verify(path, model, infer, shape, dynamic_batch, images):
     import onnxruntime as ort
 
-    from mlic.deployment import onnx_scores
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     rng = np.random.default_rng(0)
     report = {}

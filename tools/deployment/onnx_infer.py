@@ -26,6 +26,7 @@ says which), and OUT.lock keeps a second run off the same output.
 import argparse
 import csv
 import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -36,6 +37,7 @@ import sys
 import time
 
 import numpy as np
+from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -123,7 +125,6 @@ def resize(rgb: np.ndarray, size, interpolation: str) -> np.ndarray:
     """``rgb`` (H, W, 3) uint8 resized to ``size`` (H, W) like
     ``cv2.resize`` with that interpolation (uint8, rounded)."""
     if interpolation not in ('nearest', 'bilinear', 'area'):
-        from PIL import Image
         method = {'bicubic': Image.BICUBIC, 'lanczos': Image.LANCZOS}.get(
             interpolation, Image.BILINEAR)
         return np.asarray(Image.fromarray(rgb).resize(
@@ -198,7 +199,6 @@ def load_rgb(path, limit=None):
     """Read an image as tools/infer.py does (:func:`to_rgb`), refusing
     non-regular files, files over 512 MiB and images over ``limit`` pixels
     before decoding them (``OSError`` naming the reason)."""
-    from PIL import Image, ImageOps
     if not osp.isfile(path):
         raise OSError(errno.EINVAL, 'not a regular file; not read')
     if osp.getsize(path) > MAX_IMAGE_BYTES:
@@ -282,7 +282,6 @@ class Output:
     OUT.run.json says which run wrote it; OUT.lock is held meanwhile."""
 
     def __init__(self, out, classes, run, resume):
-        import fcntl
         self.out, self.classes = out, classes
         self.fmt = osp.splitext(out)[1]
         self.partial, self.run_file = out + '.partial', out + '.run.json'

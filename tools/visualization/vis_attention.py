@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from mlic.apis import MultiLabelInferencer, expand_inputs
+from mlic.apis.split_labels import split_labels
 from mlic.fileio import check_output_dir
 from mlic.visualization import attention_figure
 
@@ -49,7 +50,6 @@ def parse_args(argv=None):
 
 def ground_truth(cfg, split):
     """{absolute image path: set of class names} of a dataset split."""
-    from mlic.apis.split_labels import split_labels
     classes, items = split_labels(cfg, split)
     return {osp.abspath(path): {classes[k] for k in labels}
             for path, labels in items}

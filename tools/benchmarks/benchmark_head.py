@@ -1,6 +1,6 @@
 """Cost of the label-query decoder head as the label space grows.
 
-    python tools/analysis_tools/benchmark_head.py [--variants 80 1000:100 ...]
+    python tools/benchmarks/benchmark_head.py [--variants 80 1000:100 ...]
         [--rounds 3] [--batch 2] [--width 2048] [--ffn 8192] [--tokens 14]
         [--device cpu|cuda] [--json out.json]
 
@@ -21,6 +21,10 @@ import time
 
 import torch
 
+from mlic.fileio import atomic_write
+from mlic.models.heads import QueryDecoderHead
+from mlic.utils import register_all_modules
+
 
 def parse_variant(text):
     classes, _, queries = text.partition(':')
@@ -28,7 +32,6 @@ def parse_variant(text):
 
 
 def build(classes, queries, args):
-    from mlic.models.heads import QueryDecoderHead
     return QueryDecoderHead(
         num_classes=classes, in_channels=args.width, num_layers=2,
         num_heads=4, feedforward_channels=args.ffn, dropout=0.1,
@@ -80,7 +83,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from mlic.utils import register_all_modules
     register_all_modules()
     torch.manual_seed(0)
     variants = [parse_variant(v) for v in args.variants]
@@ -127,7 +129,6 @@ def main(argv=None):
         print(f'{r["classes"]:>8} {r["queries"]:>8} {r["mode"]:>9} '
               f'{r["ms"]:9.1f} {r["ratio"]:8.2f} {r["activations_mb"]:15.1f}')
     if args.json:
-        from mlic.fileio import atomic_write
         with atomic_write(args.json) as f:
             json.dump(dict(info, results=rows), f, indent=2)
     return rows

@@ -1,6 +1,6 @@
 """Time and memory of mlic.evaluation.multilabel_metrics as N x C grows.
 
-    python tools/analysis_tools/benchmark_metrics.py [--num 40504]
+    python tools/benchmarks/benchmark_metrics.py [--num 40504]
         [--classes 80] [--labels 3] [--targets dense|bool|sparse]
         [--repeat 3] [--topk 3]
 

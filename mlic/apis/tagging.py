@@ -1,6 +1,8 @@
-"""Prediction output files of ``tools/infer.py``: written as images are
-scored, complete under their final name only at the end, resumable, held
-by one process, and resumed only by the run that started them.
+"""Tagging images: ``tools/infer.py`` and ``tools/dist_infer.sh`` as a
+library - the run (:func:`tag`: score, stream to the output, shard and
+merge under torchrun) and its result files, written as images are scored,
+complete under their final name only at the end, resumable, held by one
+process, and resumed only by the run that started them.
 
 While a run works, its results go to ``<out>.partial`` (one line per image,
 flushed after each batch); when the run ends they are flushed to disk and
@@ -34,7 +36,11 @@ import io
 import json
 import os
 import os.path as osp
+import sys
 from typing import Iterable, List, Optional, Sequence, Set
+
+import torch.distributed as dist
+from mmengine.utils import ProgressBar
 
 from mlic.fileio import (OwnerLock, atomic_replace, atomic_write,
                          open_no_follow, write_error)
@@ -377,7 +383,96 @@ def shard(items: Sequence, rank: int, world: int) -> list:
     return list(items[rank::world])
 
 
+def output_files(out: Optional[str], rank: int, world: int, fmt: str):
+    """(this process's output file or None, the merged file or None):
+    ``out`` itself in one process; under torchrun ``out`` is a folder that
+    gets ``part-<rank>-of-<world><fmt>`` and the merged ``predictions<fmt>``.
+    """
+    if world == 1:
+        return out, None
+    return (parts_names(out, world, fmt)[rank],
+            osp.join(out, 'predictions' + fmt))
+
+
+def tag(infer, items: Sequence[str], out: Optional[str] = None, *,
+        checkpoint: str = '', batch_size: int = 8, workers: int = 0,
+        topk: Optional[int] = None, only_predicted: bool = False,
+        resume: bool = False, rank: int = 0, world: int = 1,
+        log=lambda message: print(message, file=sys.stderr)):
+    """Score ``items`` (this process's shard of them when ``world`` > 1)
+    with the inferencer ``infer``, writing each batch to ``out`` as it
+    comes (:class:`ResultWriter`, with the run's identity: a ``resume``
+    continues only the same run). Unreadable images are skipped and
+    logged. Returns (results kept in memory when there is no ``out``,
+    skipped ``(name, why)``, the writer or None)."""
+    run_record = None
+    if out:
+        # what a --resume must agree on (checked against OUT.run.json)
+        run_record = run_identity(
+            checkpoint, infer.cfg.pretty_text, infer.classes,
+            infer.thresholds, items, topk=topk,
+            only_predicted=bool(only_predicted), amp=bool(infer.amp),
+            shard=f'{rank} of {world}')
+    if world > 1:
+        items = shard(items, rank, world)
+    writer = None
+    if out:
+        writer = ResultWriter(out, infer.classes, resume=resume,
+                              run=run_record)
+        if writer.done:
+            before = len(items)
+            items = [i for i in items if i not in writer.done]
+            log(f'--resume: {before - len(items)} images already in '
+                f'{writer.partial}; {len(items)} to go')
+    bar = ProgressBar(len(items), file=sys.stderr) if items else None
+    results, skipped = [], []
+    try:
+        for batch in infer.iter_batches(items, batch_size, topk=topk,
+                                        on_error='skip', workers=workers):
+            if only_predicted:
+                batch = [{k: v for k, v in r.items() if k != 'scores'}
+                         for r in batch]
+            if writer is not None:
+                writer.write(batch)
+            else:
+                results.extend(batch)
+            new = infer.skipped[len(skipped):]
+            for name, why in new:
+                log(f'\nskipped {name}: {why}')
+            skipped = list(infer.skipped)
+            for _ in range(len(batch) + len(new)):
+                bar.update()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            log(f'\nstopped; {writer.count} predictions so far are in '
+                f'{writer.partial} (--resume continues)')
+        raise
+    log('')
+    if writer is not None:
+        writer.finish()
+    return results, skipped, writer
+
+
+def merge_after_all(out_dir: str, items: Sequence[str], merged: str,
+                    classes: Sequence[str], rank: int, world: int) -> int:
+    """Under torchrun: wait for every rank, then merge the parts in input
+    order on rank 0 (a barrier after it). Returns the merged count (0 on
+    other ranks). The process group is destroyed at the end."""
+    try:
+        dist.barrier()
+        count = 0
+        if rank == 0:
+            parts = parts_names(out_dir, world, osp.splitext(merged)[1])
+            count = merge_parts(parts, items, merged, classes)
+        dist.barrier()
+        return count
+    finally:
+        dist.destroy_process_group()
+
+
 __all__ = ['ResultWriter', 'ResultFileError', 'RunMismatchError',
            'OutputInUseError', 'merge_parts', 'parts_names', 'result_format',
-           'run_identity', 'run_differences', 'file_digest', 'shard',
-           'PARTIAL_SUFFIX', 'RUN_SUFFIX', 'LOCK_SUFFIX']
+           'run_identity', 'run_differences', 'file_digest', 'shard', 'tag',
+           'output_files', 'merge_after_all', 'PARTIAL_SUFFIX', 'RUN_SUFFIX',
+           'LOCK_SUFFIX']

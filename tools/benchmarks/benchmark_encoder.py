@@ -15,7 +15,7 @@ bytes in use before the step. Unlike the process's resident set, this is
 not blurred by code pages or by memory the allocator keeps after a free.
 Each measurement runs in its own process.
 
-    python tools/analysis_tools/benchmark_encoder.py [--device cuda] [--repeat 5] [--rounds N]
+    python tools/benchmarks/benchmark_encoder.py [--device cuda] [--repeat 5] [--rounds N]
 """
 import argparse
 import json
@@ -25,6 +25,10 @@ import subprocess
 import sys
 import time
 
+import torch
+
+from mlic.benchmarking.memory import cpu_peak_tracker, malloc_in_use
+from mlic.models.layers import IRPEAttention, IRPEEncoderLayer
 
 SETTINGS = [(2048, 4, 14, 14), (2048, 4, 18, 18), (1024, 8, 12, 12)]
 RPES = {
@@ -37,9 +41,7 @@ RPES = {
 
 
 def worker(spec):
-    import torch
 
-    from mlic.models.layers import IRPEAttention, IRPEEncoderLayer
     device = torch.device(spec['device'])
     torch.manual_seed(0)
     d, heads, h, w = spec['setting']
@@ -82,7 +84,6 @@ def worker(spec):
         sync()
         mem = torch.cuda.max_memory_allocated() - before
     else:
-        from mlic.benchmarking.memory import cpu_peak_tracker, malloc_in_use
         in_use = malloc_in_use()
         before = in_use()
         tracker = cpu_peak_tracker(in_use)
@@ -131,7 +132,6 @@ def main(argv=None):
     if args.worker:
         return worker(json.loads(args.worker))
 
-    import torch
     print(f'device={args.device} torch={torch.__version__} '
           f'threads={torch.get_num_threads()} batch={args.batch} '
           f'dtype={args.dtype} '

@@ -1,6 +1,6 @@
 """Best validation epoch of each training run, as a Markdown table.
 
-    python tools/analysis_tools/summarize_runs.py WORK_DIR [WORK_DIR ...]
+    python tools/benchmarks/summarize_runs.py WORK_DIR [WORK_DIR ...]
 
 Reads mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json`` and
 reports, per run, the epoch with the highest mAP and its metrics.

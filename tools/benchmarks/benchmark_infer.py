@@ -1,7 +1,7 @@
 """Images per second of MultiLabelInferencer over a folder, by the number
 of decoding worker processes (what ``tools/infer.py --workers N`` runs).
 
-    python tools/analysis_tools/benchmark_infer.py CONFIG [CKPT] FOLDER
+    python tools/benchmarks/benchmark_infer.py CONFIG [CKPT] FOLDER
         [--workers 0 2] [--batch-size 32] [--limit 2000] [--rounds 2]
         [--device cpu]
 
@@ -17,6 +17,8 @@ import time
 
 import torch
 
+from mlic.apis import MultiLabelInferencer, list_images
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -30,7 +32,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ckpt, folder = (args.paths if len(args.paths) == 2
                     else (None, args.paths[0]))
-    from mlic.apis import MultiLabelInferencer, list_images
     images = list_images(folder)[:args.limit]
     infer = MultiLabelInferencer(args.config, ckpt, device=args.device)
     # warm-up (the BatchNorm fold, allocator)

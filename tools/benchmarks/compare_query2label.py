@@ -1,6 +1,6 @@
 """mlic against the official Query2Label code, side by side in one run.
 
-    python tools/analysis_tools/compare_query2label.py --q2l-root DIR
+    python tools/benchmarks/compare_query2label.py --q2l-root DIR
         [--config configs/q2l_irpe/coco_r101_448.py] [--device cpu|cuda]
         [--batch 2] [--infer-batch N] [--steps 5] [--warmup 2] [--rounds N]
         [--fp32]
@@ -11,7 +11,7 @@ this repository; nothing of it is copied here). Its ResNet-101 Query2Label
 (``build_q2l`` with the defaults of its ``main_mlc.py``: hidden 2048, FFN
 8192, 1 encoder and 2 decoder layers without self-attention, 4 heads, sine
 positions, frozen stem + layer1, frozen BatchNorm) is timed by the same
-harness as mlic's config (tools/analysis_tools/benchmark.py): the same
+harness as mlic's config (tools/benchmarks/benchmark.py): the same
 random images and labels, the config's data preprocessor, loss (the
 paper's APL), optimizer wrapper (AMP: bf16 autocast on a CPU) and EMA.
 
@@ -43,6 +43,15 @@ import os.path as osp
 import sys
 import types
 
+import torch
+import torch.hub
+import torchvision
+from mmengine.model import BaseModel
+
+from mlic.benchmarking import (add_ratios, format_table, measure_all,
+                               train_size, write_results)
+from mlic.registry import MODELS
+from mlic.utils import load_config, register_all_modules
 from mlic.utils.cli import CfgOptionsAction
 
 Q2L_DEFAULTS = dict(  # main_mlc.py's defaults for the paper's R101 model
@@ -78,8 +87,6 @@ def parse_args(argv=None):
 def _official_imports(root):
     """Import the official code as its scripts do (``lib/`` on the path),
     on a current torchvision; everything is put back on exit."""
-    import torch.hub
-    import torchvision
     lib = osp.join(osp.abspath(root), 'lib')
     if not osp.isfile(osp.join(lib, 'models', 'query2label.py')):
         raise FileNotFoundError(
@@ -117,7 +124,6 @@ def _module_paths(module):
 
 
 def build_official(root, num_classes, img_size):
-    import torch
     with _official_imports(root):
         from models.query2label import build_q2l
         torch.manual_seed(0)
@@ -128,9 +134,6 @@ def build_official(root, num_classes, img_size):
 def external_classifier(net, cfg):
     """``net`` (images -> logits) as an mmengine model with the config's
     data preprocessor and head loss."""
-    from mmengine.model import BaseModel
-
-    from mlic.registry import MODELS
 
     class ExternalClassifier(BaseModel):
 
@@ -155,10 +158,6 @@ def external_classifier(net, cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.benchmarking import (add_ratios, format_table,
-                                       measure_all, train_size,
-                                       write_results)
-    from mlic.utils import load_config, register_all_modules
     register_all_modules()
     options = dict(args.cfg_options or {})
     if args.fp32:

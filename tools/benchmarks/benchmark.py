@@ -1,6 +1,6 @@
 """Speed and memory of a config's training step and inference.
 
-    python tools/analysis_tools/benchmark.py CONFIG [--device cpu|cuda]
+    python tools/benchmarks/benchmark.py CONFIG [--device cpu|cuda]
         [--batch N] [--amp fp16|bf16] [--steps N] [--warmup N] [--rounds N]
         [--with-data]
         [--infer-batch N] [--cfg-options k=v ...]
@@ -29,6 +29,9 @@ import argparse
 
 from mmengine.config import DictAction
 
+from mlic.benchmarking import (add_ratios, format_table, measure_all,
+                               write_results)
+from mlic.utils import load_config, register_all_modules
 from mlic.utils.cli import CfgOptionsAction
 
 
@@ -78,9 +81,6 @@ def timing_options(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mlic.benchmarking import (add_ratios, format_table, measure_all,
-                                       write_results)
-    from mlic.utils import load_config, register_all_modules
     register_all_modules()
     variants = args.compare if args.compare is not None else ['']
     cfgs = []

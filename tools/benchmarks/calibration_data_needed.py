@@ -2,7 +2,7 @@
 own predictions.
 
     python tools/test.py CONFIG CKPT --out val_preds.npz
-    python tools/analysis_tools/calibration_data_needed.py val_preds.npz \
+    python tools/benchmarks/calibration_data_needed.py val_preds.npz \
         [--holdout-images 500] [--sizes 30 60 125 250 500] [--draws 5] \
         [--prior 10] [--json F]
 

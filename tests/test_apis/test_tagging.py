@@ -1,4 +1,4 @@
-"""mlic.apis.result_files: the writer of infer.py's outputs - resumed only
+"""mlic.apis.tagging: the writer of infer.py's outputs - resumed only
 by the run that started it, held by one process, no link followed, a full
 disk named."""
 import errno
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from mlic.apis.result_files import (OutputInUseError, ResultFileError,
+from mlic.apis.tagging import (OutputInUseError, ResultFileError,
                                     ResultWriter, RunMismatchError,
                                     run_identity)
 from mlic.fileio import DiskFullError
@@ -104,7 +104,7 @@ def test_a_partial_without_its_run_record_is_not_resumed(tmp_path, ckpt):
 HOLDER = '''
 import sys, time
 sys.path[:0] = [{repo!r}]
-from mlic.apis.result_files import ResultWriter
+from mlic.apis.tagging import ResultWriter
 w = ResultWriter(sys.argv[1], ['cat', 'dog', 'bird'])
 print('ready', flush=True)
 time.sleep(60)

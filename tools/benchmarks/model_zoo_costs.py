@@ -21,7 +21,7 @@ under configs/q2l_irpe/), at the config's own resolution:
 
 These are estimates for planning, not measurements on a GPU.
 
-    python tools/analysis_tools/model_zoo_costs.py [CONFIG ...] [--tflops 20]
+    python tools/benchmarks/model_zoo_costs.py [CONFIG ...] [--tflops 20]
 
 ``--measure cuda`` (or ``cpu``) measures instead, each config in its own
 process, with the harness of benchmark.py (mlic.benchmarking): the
@@ -36,7 +36,7 @@ validations per epoch (raw and EMA) where the config has an EMA hook. One
 GPU's figures; data loading is not included (benchmark.py --with-data
 times it).
 
-    python tools/analysis_tools/model_zoo_costs.py --measure cuda [CONFIG ...]
+    python tools/benchmarks/model_zoo_costs.py --measure cuda [CONFIG ...]
         [--steps 8] [--warmup 3] [--batch N] [--cfg-options k=v ...]
         [--json FILE]
 """
@@ -47,6 +47,18 @@ import os.path as osp
 import subprocess
 import sys
 
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+
+from mlic.benchmarking import (ema_hook_cfg, measure as measure_step,
+                               write_results)
+from mlic.benchmarking.memory import cpu_peak_tracker, malloc_in_use
+from mlic.engine.policy import loop_folds
+from mlic.registry import MODELS
+from mlic.utils import load_config, register_all_modules
 from mlic.utils.cli import CfgOptionsAction
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -67,11 +79,7 @@ def _dataset_of(config):
 
 
 def _build(config):
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
 
-    from mlic.registry import MODELS
-    from mlic.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
     cfg.model.backbone.pop('init_cfg', None)  # no weights needed here
@@ -84,9 +92,6 @@ def _build(config):
 
 def worker(config, batch):
     """One process: step memory at this batch (fp32), params and FLOPs."""
-    import torch
-    from mlic.benchmarking.memory import cpu_peak_tracker, malloc_in_use
-    from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     cfg, model, size = _build(config)
     out = dict(size=size, params=sum(p.numel() for p in model.parameters()),
@@ -103,7 +108,6 @@ def worker(config, batch):
         loss.backward()
     out['step_bytes'] = tracker.peak - before
     if batch == 1:
-        from mmengine.analysis import get_model_complexity_info
         model.eval()
         model.forward = lambda inputs: model.head(model.extract_feat(inputs))
         info = get_model_complexity_info(
@@ -131,9 +135,6 @@ def measure(config, batch):
 
 def speed_worker(config, options):
     """One process: the measured speed and memory of ``config``."""
-    from mlic.benchmarking import ema_hook_cfg, measure
-    from mlic.engine.policy import loop_folds
-    from mlic.utils import load_config, register_all_modules
     register_all_modules()
     cfg = load_config(config, options['cfg_options'])
     batch = options['batch'] or cfg.train_dataloader.batch_size
@@ -143,9 +144,9 @@ def speed_worker(config, options):
     cfg.test_cfg = dict(type='FoldedTestLoop',
                         fp16=bool(val_loop.get('fp16', False)),
                         fold_bn=loop_folds(val_loop, 'val'))
-    result = measure(cfg, device=options['device'], batch=batch,
-                     infer_batch=val_batch, steps=options['steps'],
-                     warmup=options['warmup'])
+    result = measure_step(cfg, device=options['device'], batch=batch,
+                          infer_batch=val_batch, steps=options['steps'],
+                          warmup=options['warmup'])
     result.update(size=cfg.train_dataloader.dataset.pipeline[1]['scale'][0],
                   epochs=cfg.train_cfg.max_epochs,
                   evals_per_epoch=2 if ema_hook_cfg(cfg) and
@@ -231,10 +232,8 @@ def main(argv=None):
                        cfg_options=dict(args.cfg_options))
         results = measured_table(configs, options)
         if args.json:
-            from mlic.benchmarking import write_results
             write_results(args.json, results, **options)
         return results
-    from mmengine.config import Config
     print('| config | res | params (M) (backbone) | GMACs/img | '
           'per-GPU batch | est. train memory/GPU (GB) | est. GPU-hours, '
           '80 epochs |')

@@ -1,6 +1,6 @@
 """Time and memory of indexing a large CSV dataset (CsvMultiLabel).
 
-    python tools/analysis_tools/benchmark_dataset_index.py [--rows 1000000]
+    python tools/benchmarks/benchmark_dataset_index.py [--rows 1000000]
         [--classes 10000] [--labels 5] [--csv FILE] [--check-files]
 
 Writes a CSV of ``--rows`` images with ``--labels`` random class names each
@@ -14,9 +14,12 @@ import csv
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 WORKER = r'''
 import json, resource, sys, time
@@ -41,7 +44,6 @@ print(json.dumps(dict(seconds=seconds, rss_growth=after - before,
 
 
 def write_csv(path, rows, classes, labels, seed=0):
-    import numpy as np
     rng = np.random.default_rng(seed)
     names = [f'tag{k:05d}' for k in range(classes)]
     picks = rng.integers(0, classes, (rows, labels))
@@ -76,7 +78,6 @@ def main(argv=None):
         result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         if tmp is not None:
-            import shutil
             shutil.rmtree(tmp, ignore_errors=True)
     print(f'{result["rows"]} rows x {result["classes"]} classes '
           f'({osp.getsize(path) / 2**20:.0f} MiB CSV)' if tmp is None else
