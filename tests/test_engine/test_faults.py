@@ -224,7 +224,7 @@ def test_kill_while_the_best_is_written_keeps_the_old_best(
         tmp_path, monkeypatch):
     cfg = tmp_path / 'rising.py'
     cfg.write_text(f'_base_ = [{TINY_Q2L!r}]\n'
-                   "custom_imports = dict(imports=['test_plugins'])\n"
+                   "custom_imports = dict(imports=['plugins_for_tests'])\n"
                    "val_evaluator = dict(_delete_=True, type='RisingMetric')\n"
                    'test_evaluator = val_evaluator\n'
                    'train_dataloader = dict(num_workers=0, '

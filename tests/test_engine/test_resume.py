@@ -19,10 +19,10 @@ from mlic.engine import read_checkpoint
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
 
 sys.path.insert(0, osp.join(REPO, 'tests', 'data'))
-from test_plugins import RunInterrupted  # noqa: E402
+from plugins_for_tests import RunInterrupted  # noqa: E402
 
 TINY_Q2L = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
-PLUGINS = ["custom_imports.imports=['test_plugins']",
+PLUGINS = ["custom_imports.imports=['plugins_for_tests']",
            'custom_imports.allow_failed_imports=False']
 
 

@@ -23,7 +23,7 @@ def _env():
 def _slow_cfg(tmp_path):
     path = tmp_path / 'slow.py'
     path.write_text(f'_base_ = [{TINY_CFG!r}]\n'
-                    "custom_imports = dict(imports=['test_plugins'])\n"
+                    "custom_imports = dict(imports=['plugins_for_tests'])\n"
                     "custom_hooks = [dict(type='SlowDownHook', seconds=0.3,"
                     ' from_epoch=1)]\n')
     return str(path)

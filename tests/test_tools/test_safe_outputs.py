@@ -39,7 +39,7 @@ def model(tmp_path_factory):
     slow = root / 'slow.py'
     slow.write_text(
         f'_base_ = [{TINY_Q2L!r}]\n'
-        "custom_imports = dict(imports=['test_plugins'])\n"
+        "custom_imports = dict(imports=['plugins_for_tests'])\n"
         'test_dataloader = dict(dataset=dict(pipeline=[\n'
         "    dict(type='LoadImageChecked'), dict(type='Sleep', seconds=0.3),\n"
         "    dict(type='Resize', scale=(32, 32)),\n"

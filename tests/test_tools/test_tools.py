@@ -73,7 +73,7 @@ def _state(path):
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    body = ("custom_imports = dict(imports=['test_plugins'])\n"
+    body = ("custom_imports = dict(imports=['plugins_for_tests'])\n"
             "custom_hooks = [dict(type='NumClassCheckHook'),\n"
             "    dict(type='EMAHook', momentum=0.2, update_buffers=True),\n"
             "    dict(type='SlowDownHook', seconds=%s, from_epoch=1)]\n")
