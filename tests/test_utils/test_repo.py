@@ -99,3 +99,24 @@ def test_every_paper_config_is_in_the_model_index_and_back():
         osp.join(REPO, 'configs', 'q2l_irpe', '*.py'))
         if osp.basename(p).startswith(('coco', 'voc')))
     assert sorted(configs) == paper
+    # the naming rule the metafile states, with its one exception
+    import re
+    exceptions = {'q2l-irpe_convnextv2-b_coco-384':
+                  'configs/q2l_irpe/coco_convnextv2.py'}
+    for entry in entries:
+        match = re.fullmatch(r'q2l-irpe_([a-z0-9-]+)_([a-z0-9+]+)-(\d+)',
+                             entry['Name'])
+        assert match, entry['Name']
+        backbone, dataset, size = match.groups()
+        plus = '_plus07' if dataset.endswith('+07') else ''
+        expected = (f'configs/q2l_irpe/{dataset.replace("+07", "")}_'
+                    f'{backbone.replace("-", "")}_{size}{plus}.py')
+        assert entry['Config'] == exceptions.get(entry['Name'], expected)
+    version = {}
+    exec(open(osp.join(REPO, 'mlic', 'version.py')).read(), version)
+    for metafile in index['Import']:
+        meta = yaml.safe_load(open(osp.join(REPO, metafile)))
+        for collection in meta['Collections']:
+            code = collection['Code']
+            assert osp.isdir(osp.join(REPO, code['URL'])), code
+            assert code['Version'] == f'mlic {version["__version__"]}'
