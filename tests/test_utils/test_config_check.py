@@ -3,7 +3,9 @@ import pytest
 
 from conftest import TINY_CFG
 from mlic.utils import load_config
-from mlic.utils.config_check import ConfigKeyError, check_sizes_and_schedule
+from mlic.utils.config_check import (ConfigKeyError, check_known_keys,
+                                     check_sizes_and_schedule,
+                                     check_value_types)
 
 
 @pytest.mark.parametrize('opts,message', [
@@ -13,18 +15,7 @@ from mlic.utils.config_check import ConfigKeyError, check_sizes_and_schedule
      r'val_dataloader.dataset.pipeline\[1\].*positive pixels'),
     ({'train_cfg.max_epochs': 0}, r'train_cfg.max_epochs=0: train for at '
      'least 1'),
-])
-def test_sizes_and_epochs_that_cannot_run(opts, message):
-    cfg = load_config(TINY_CFG, opts)
-    with pytest.raises(ConfigKeyError, match=message):
-        check_sizes_and_schedule(cfg)
-
-
-def test_the_shipped_tiny_config_passes():
-    check_sizes_and_schedule(load_config(TINY_CFG))
-
-
-@pytest.mark.parametrize('opts,message', [
+    # numbers given as text (or of the wrong kind)
     ({'optim_wrapper.optimizer.lr': '1e-3'},
      r"optim_wrapper.optimizer.lr='1e-3' is a str; expected a number "
      r'\(e.g. optim_wrapper.optimizer.lr=1e-3, without quotes\)'),
@@ -33,23 +24,23 @@ def test_the_shipped_tiny_config_passes():
      r'train_dataloader.batch_size=8.5 is a float; expected a whole number'),
     ({'val_dataloader.num_workers': True}, r'num_workers=True is a bool'),
 ])
-def test_numbers_given_as_text_are_named(opts, message):
-    from mlic.utils.config_check import check_value_types
+def test_values_that_cannot_run_are_named(opts, message):
     cfg = load_config(TINY_CFG, opts)
     with pytest.raises(ConfigKeyError, match=message):
+        check_sizes_and_schedule(cfg)
         check_value_types(cfg)
 
 
-def test_the_shipped_configs_have_numbers_where_numbers_go():
+def test_the_shipped_configs_pass():
     import glob
     import os.path as osp
     from conftest import REPO
-    from mlic.utils.config_check import check_value_types
-    check_value_types(load_config(TINY_CFG))
-    from mlic.utils.config_check import check_known_keys
-    for path in sorted(glob.glob(osp.join(REPO, 'configs', '*', '*.py'))):
-        check_value_types(load_config(path))
-        check_known_keys(load_config(path))
+    for path in [TINY_CFG] + sorted(glob.glob(osp.join(REPO, 'configs', '*',
+                                                       '*.py'))):
+        cfg = load_config(path)
+        check_sizes_and_schedule(cfg)
+        check_value_types(cfg)
+        check_known_keys(cfg)
 
 
 @pytest.mark.parametrize('key, closest', [
