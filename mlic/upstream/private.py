@@ -136,7 +136,7 @@ def package_configs_dir() -> str:
     """The configs shipped with the installed mlic: ``mlic/.mim/configs`` in
     a wheel, the repository's ``configs/`` in a source checkout (``pip
     install -e .``)."""
-    here = osp.dirname(osp.abspath(__file__))
+    here = osp.dirname(osp.dirname(osp.abspath(__file__)))  # mlic/
     for folder in (osp.join(here, '.mim', 'configs'),
                    osp.join(osp.dirname(here), 'configs')):
         if osp.isdir(folder):

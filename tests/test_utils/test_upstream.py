@@ -121,3 +121,11 @@ def test_dual_val_loop_calls_hooks_as_val_loop(tmp_path):
     assert plain[-2:] == ['after_val_epoch', 'after_val']
     assert plain.count('before_val_iter') == 2  # 4 images, batch 2
     assert dual == plain
+
+
+def test_the_package_configs_are_found_in_a_source_checkout():
+    """'mlic::' in _base_ resolves to the repository's configs/ here (a
+    wheel ships them as mlic/.mim/configs)."""
+    import os.path as osp
+    from conftest import REPO
+    assert upstream.package_configs_dir() == osp.join(REPO, 'configs')
