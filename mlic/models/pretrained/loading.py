@@ -40,6 +40,7 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.runner.checkpoint import CheckpointLoader
 from safetensors.torch import load_file
 
+from mlic.fileio.checkpoint_allowlist import allow_mmengine_checkpoints
 from mlic.registry import WEIGHT_INITIALIZERS
 from .converters import convert_state_dict
 
@@ -154,10 +155,6 @@ def read_state_dict(path: str, map_location='cpu') -> dict:
         elif path.endswith('.safetensors'):
             state = load_file(path, device=str(map_location))
         else:
-            # a cycle: mlic.engine imports mlic.models (its loops fold
-            # BatchNorm), and this module is part of mlic.models
-            from mlic.fileio.checkpoint_allowlist import \
-                allow_mmengine_checkpoints
             allow_mmengine_checkpoints()
             state = torch.load(path, map_location=map_location,
                                weights_only=True)
