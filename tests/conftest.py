@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+import mlic  # noqa: F401  (first: its import guards, before any mmpretrain)
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CFG = osp.join(REPO, 'tests', 'data', 'tiny_shapes.py')
 

@@ -96,7 +96,8 @@ _RecordHook.calls = []
 def _val_calls(tmp_path, val_cfg):
     import os.path as osp
     import sys
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(
+        __file__))), 'test_engine'))
     from test_ema import _ToyData  # noqa: F401  (registers _ScoreModel)
     register_all_modules()
     loader = dict(dataset=_ToyData(), batch_size=2, num_workers=0,
