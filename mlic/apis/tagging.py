@@ -36,6 +36,7 @@ import io
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 from typing import Iterable, List, Optional, Sequence, Set
 
@@ -247,8 +248,7 @@ class ResultWriter:
             with os.fdopen(fd, 'rb') as src, open(
                     open_no_follow(self.partial, os.O_WRONLY | os.O_CREAT
                                    | os.O_EXCL, what='output'), 'wb') as dst:
-                for block in iter(lambda: src.read(1 << 20), b''):
-                    dst.write(block)
+                shutil.copyfileobj(src, dst)
             source = self.partial
         flags = os.O_RDWR | os.O_CREAT | (0 if source else os.O_TRUNC)
         fd = open_no_follow(self.partial, flags, what='output')

@@ -16,7 +16,8 @@ from .schedulers import OneCycleLR
 
 __all__ = [
     'CPUDistributedDataParallel', 'CPUAmpOptimWrapper', 'CheckpointError',
-    'SafeCheckpointHook', 'WorkDirLockHook', 'CheckpointMismatchError', 'DualEMAHook', 'DualValLoop',
+    'SafeCheckpointHook', 'WorkDirLockHook', 'CheckpointMismatchError',
+    'DualEMAHook', 'DualValLoop',
     'FiniteLossHook', 'MLICRunner', 'NonFiniteLossError',
     'NonFiniteWeightsError', 'NumClassCheckHook', 'OneCycleLR',
     'RandomStateHook', 'ScheduleCheckHook', 'build_runner',

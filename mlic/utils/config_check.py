@@ -165,6 +165,17 @@ def _lookup(cfg, key):
     return True, node
 
 
+def _plain(cfg) -> dict:
+    """A Config as plain nested dicts (a dict stays as it is)."""
+    return cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+
+
+def _known_at(parent: str) -> list:
+    """The keys mmengine reads under ``parent`` (empty: not known here)."""
+    return [n for pattern, names in _KNOWN.items()
+            if _match(pattern, parent) for n in names]
+
+
 def _flat_keys(node, prefix=''):
     if isinstance(node, dict):
         for k, v in node.items():
@@ -179,7 +190,7 @@ def check_value_types(cfg):
     built (the optimizer would fail with ``'<=' not supported between
     'float' and 'str'``)."""
     where = f' ({cfg.filename})' if cfg.filename else ''
-    plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+    plain = _plain(cfg)
     for key in _flat_keys(plain):
         for pattern, kind in _NUMBERS:
             if not _match(pattern, key):
@@ -202,13 +213,12 @@ def check_known_keys(cfg):
     """A key of ``train_cfg``, a dataloader or ``optim_wrapper`` that is a
     near miss of a key mmengine reads there (``batch_szie``): named with
     the closest, before anything is built."""
-    plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+    plain = _plain(cfg)
     where = f' ({cfg.filename})' if getattr(cfg, 'filename', None) else ''
     for parent, node in plain.items():
         if not isinstance(node, dict):
             continue
-        known = [n for pattern, names in _KNOWN.items()
-                 if _match(pattern, parent) for n in names]
+        known = _known_at(parent)
         for name in node if known else ():
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
             if name not in known and close:
@@ -223,7 +233,7 @@ def check_cfg_options(cfg, options):
     (``train_cfg.max_epoch=2``, ``train_dataloader.batch_szie=8``): refused
     naming the closest known key, before the merge (mmengine would add the
     misspelt key and fail later with a bare TypeError)."""
-    plain = cfg.to_dict() if callable(getattr(cfg, 'to_dict', None)) else cfg
+    plain = _plain(cfg)
     for key in options or {}:
         parent, _, name = key.rpartition('.')
         found, node = _lookup(plain, parent) if parent else (True, plain)
@@ -232,8 +242,7 @@ def check_cfg_options(cfg, options):
         # only where every key mmengine reads is known: elsewhere a new key
         # may be a constructor argument the config does not set
         # (default_hooks.checkpoint.save_last) - the builder names it
-        known = [n for pattern, names in _KNOWN.items()
-                 if _match(pattern, parent) for n in names]
+        known = _known_at(parent)
         if not known or name in known:
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
