@@ -23,6 +23,11 @@ from typing import Iterator, List
 
 from mlic.utils.child_processes import pid_alive
 
+try:
+    import resource
+except ImportError:  # pragma: no cover - not POSIX
+    resource = None
+
 TMP_PREFIX = '.tmp-'
 _TMP_PID = re.compile(r'^\.tmp-(\d+)-')
 
@@ -103,6 +108,14 @@ def _nearly_full(folder: str, margin: int = 64 * 2**20) -> bool:
         return False
 
 
+def _file_size_limited() -> bool:
+    """Whether this process runs under a file-size limit (ulimit -f)."""
+    if resource is None:  # pragma: no cover - not POSIX
+        return False
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return soft != resource.RLIM_INFINITY
+
+
 def atomic_replace(tmp_path: str, final_path: str) -> None:
     """Flush ``tmp_path`` to disk and rename it to ``final_path``."""
     with open(tmp_path, 'rb+') as f:
@@ -143,11 +156,14 @@ def atomic_output(path: str) -> Iterator[str]:
         # RuntimeError of its zip writer ('file write failed'), without
         # errno: which of the two it was is told by the free space
         _remove_quietly(tmp)
+        code = None
         if 'write failed' in str(err):
-            code = errno.ENOSPC if _nearly_full(folder) else errno.EFBIG
-            raise DiskFullError(code, disk_full_message(
-                path, OSError(code, os.strerror(code)))) from None
-        raise
+            code = errno.ENOSPC if _nearly_full(folder) else \
+                errno.EFBIG if _file_size_limited() else None
+        if code is None:  # neither: some other failure, as it was raised
+            raise
+        raise DiskFullError(code, disk_full_message(
+            path, OSError(code, os.strerror(code)))) from None
     except BaseException:
         _remove_quietly(tmp)
         raise

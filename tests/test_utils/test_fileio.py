@@ -112,6 +112,17 @@ def test_a_full_disk_in_torch_save_is_named(tmp_path, monkeypatch):
     with pytest.raises(DiskFullError, match='no space left.*epoch_1.pth'):
         with fileio.atomic_output(str(tmp_path / 'epoch_1.pth')) as tmp:
             torch.save({}, tmp)
+    # neither a full disk nor a file-size limit: the error as raised
+    monkeypatch.setattr(fileio, '_nearly_full', lambda folder: False)
+    monkeypatch.setattr(fileio, '_file_size_limited', lambda: False)
+    with pytest.raises(RuntimeError, match='file write failed'):
+        with fileio.atomic_output(str(tmp_path / 'epoch_1.pth')) as tmp:
+            torch.save({}, tmp)
+    monkeypatch.setattr(fileio, '_file_size_limited', lambda: True)
+    with pytest.raises(DiskFullError, match='largest file this process'):
+        with fileio.atomic_output(str(tmp_path / 'epoch_1.pth')) as tmp:
+            torch.save({}, tmp)
+    assert os.listdir(tmp_path) == []
 
 
 def test_only_regular_files_are_read(tmp_path):
