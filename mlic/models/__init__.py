@@ -12,5 +12,5 @@ from .averaged import MultiTensorEMA  # noqa: F401
 from .batchnorm_folding import fold_batchnorm  # noqa: F401
 from .classifier import MultiLabelClassifier  # noqa: F401
 from .heads import QueryDecoderHead  # noqa: F401
-from .losses import AsymmetricPolynomialLoss  # noqa: F401
+from .losses import AsymmetricPolynomialLoss, PartialLabelLoss  # noqa: F401
 from .necks import IRPETransformerEncoder  # noqa: F401

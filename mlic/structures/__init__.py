@@ -1,5 +1,12 @@
 """Rules of a data sample that both the data side and the model side read
 (the metric and the loss), kept apart from either."""
-from .ignored_labels import IGNORE_KEYS, ignored_classes
+from .label_states import (IGNORE_KEYS, IGNORED, NEGATIVE, NEGATIVE_KEY,
+                           POSITIVE, STATE_KEYS, UNKNOWN, UNKNOWN_KEY,
+                           has_unknowns, ignored_classes, label_states,
+                           unscored_classes)
 
-__all__ = ['IGNORE_KEYS', 'ignored_classes']
+__all__ = [
+    'IGNORE_KEYS', 'IGNORED', 'NEGATIVE', 'NEGATIVE_KEY', 'POSITIVE',
+    'STATE_KEYS', 'UNKNOWN', 'UNKNOWN_KEY', 'has_unknowns', 'ignored_classes',
+    'label_states', 'unscored_classes'
+]

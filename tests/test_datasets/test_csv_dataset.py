@@ -47,7 +47,7 @@ def test_labels_of_a_hand_written_file(tmp_path):
                        classes=classes)
     assert ds.metainfo['classes'] == ('person', 'dog', 'cat', 'bike')
     assert ds.get_data_info(0)['gt_label'] == [1, 2]
-    from mlic.structures.ignored_labels import ignored_classes
+    from mlic.structures.label_states import ignored_classes
     info = ds.get_data_info(3)
     positive = np.zeros(4, bool)
     positive[info['gt_label']] = True

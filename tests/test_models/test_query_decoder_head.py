@@ -134,7 +134,7 @@ def test_tiny_full_model_overfits_a_fixed_batch():
 
 def test_ignored_labels_have_no_loss():
     """VOC difficult-only classes: weight 0, unless also a positive."""
-    from mlic.models.heads.query_decoder_head import ignored_label_weight
+    from mlic.models.heads.query_decoder_head import label_state_matrix
     from mlic.registry import MODELS as REG
     torch.manual_seed(0)
     head = REG.build(dict(type='QueryDecoderHead', num_classes=4,
@@ -144,9 +144,9 @@ def test_ignored_labels_have_no_loss():
     s0 = DataSample().set_gt_label([0])
     s0.set_field([2, 0], 'gt_label_difficult')  # 0 is also positive
     s1 = DataSample().set_gt_label([1])
-    w = ignored_label_weight([s0, s1], 4)
-    assert w.tolist() == [[1, 1, 0, 1], [1, 1, 1, 1]]
-    assert ignored_label_weight([s1, s1], 4) is None
+    states = label_state_matrix([s0, s1], 4)
+    assert states.tolist() == [[1, 0, -2, 0], [0, 1, 0, 0]]
+    assert label_state_matrix([s1, s1], 4) is None
     loss = head.loss(feats, [s0, s1])['loss']
     # independent: the element-wise loss without entry (0, 2), / batch
     logits = head(feats)

@@ -26,7 +26,7 @@ from mlic.datasets import CsvMultiLabel
 from mlic.datasets.label_index import LabelIndexBuilder
 from mlic.apis.split_labels import SPLITS, build_labels_only
 from mlic.fileio import atomic_write, check_output_dir
-from mlic.structures.ignored_labels import IGNORE_KEYS
+from mlic.structures.label_states import IGNORE_KEYS
 from mlic.utils import load_config, register_all_modules
 
 

@@ -7,7 +7,7 @@ from mmengine.dist import (broadcast_object_list, collect_results,
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mlic.structures.ignored_labels import ignored_classes
+from mlic.structures.label_states import unscored_classes
 from mlic.registry import METRICS
 from ..functional import (METRIC_NAMES, SparseLabels, check_finite_scores,
                           multilabel_metrics, nothing_to_score)
@@ -16,8 +16,9 @@ from ..thresholds import read_threshold_file, resolve_thresholds
 
 
 def _sample_labels(sample, num_classes):
-    """(positive, ignored) class indices of a packed data sample dict; an
-    ignored class that is also positive stays positive."""
+    """(positive, ignored) class indices of a packed data sample dict: the
+    metric skips ignored and unknown labels alike (a class that is also
+    positive stays positive)."""
     if 'gt_score' in sample and sample['gt_score'] is not None and len(
             sample['gt_score']) == num_classes:
         positive = np.asarray(sample['gt_score'].cpu()) > 0.5
@@ -30,7 +31,7 @@ def _sample_labels(sample, num_classes):
                 f'is out of range for {num_classes} predicted classes')
         positive[labels] = True
     return (np.flatnonzero(positive).astype(np.int32),
-            np.asarray(ignored_classes(sample, positive), dtype=np.int32))
+            np.asarray(unscored_classes(sample, positive), dtype=np.int32))
 
 
 def _pack(batches: list) -> dict:

@@ -6,9 +6,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmpretrain.models.heads import MultiLabelClsHead
+from mmpretrain.structures import label_to_onehot
 from torch import Tensor
 
-from mlic.structures.ignored_labels import ignored_classes
+from mlic.structures.label_states import (IGNORED, UNKNOWN, has_unknowns,
+                                          ignored_classes, label_states)
 from mlic.registry import MODELS
 from ..layers import QueryDecoderLayer
 from ..layers.precision import at_least_float32
@@ -184,12 +186,31 @@ class QueryDecoderHead(MultiLabelClsHead):
         return [m.index_select(1, index) for m in maps]
 
     def _get_loss(self, cls_score: Tensor, data_samples, **kwargs):
-        keep = ignored_label_weight(data_samples, cls_score.shape[-1],
+        num_classes = cls_score.shape[-1]
+        if 'gt_score' in data_samples[0]:
+            target = torch.stack([s.gt_score.float() for s in data_samples])
+        else:
+            target = torch.stack([
+                label_to_onehot(s.gt_label, num_classes) for s in data_samples
+            ]).float()
+        target = target.to(cls_score.device)
+        states = label_state_matrix(data_samples, num_classes,
                                     cls_score.device)
-        if keep is not None:
+        if states is not None:
+            keep = states != IGNORED
+            unknown = states == UNKNOWN
+            if getattr(self.loss_module, 'takes_unknown', False):
+                # the loss's mode decides what an unknown contributes
+                target = torch.where(unknown, torch.full_like(target, -1.0),
+                                     target)
+            else:  # a plain loss: unknowns are ignored
+                keep &= ~unknown
+            keep = keep.to(target.dtype)
             weight = kwargs.get('weight')
             kwargs['weight'] = keep if weight is None else weight * keep
-        return super()._get_loss(cls_score, data_samples, **kwargs)
+        loss = self.loss_module(
+            cls_score, target, avg_factor=cls_score.size(0), **kwargs)
+        return dict(loss=loss)
 
 
 def group_layout(num_classes: int, num_queries: Optional[int]):
@@ -218,23 +239,27 @@ def group_layout(num_classes: int, num_queries: Optional[int]):
     return k, g
 
 
-def ignored_label_weight(data_samples, num_classes: int,
-                         device=None) -> Optional[Tensor]:
-    """(B, C) weights: 0 for ignored labels that are not positives, else 1.
-
-    ``None`` when no sample has ignored labels (the common case).
-    """
-    weight = None
-    for row, sample in enumerate(data_samples):
+def label_state_matrix(data_samples, num_classes: int,
+                       device=None) -> Optional[Tensor]:
+    """(B, C) int8 label states (``mlic.structures.label_states``) of a
+    batch; ``None`` when every label is positive or negative (the common
+    case, nothing built)."""
+    rows = []
+    any_special = False
+    for sample in data_samples:
         positive = np.zeros(num_classes, dtype=bool)
         labels = sample.get('gt_label', None)
         if labels is not None:
             positive[np.asarray(torch.as_tensor(labels).cpu(),
                                 dtype=np.int64).reshape(-1)] = True
-        ignored = ignored_classes(sample, positive)
-        if ignored.size == 0:
-            continue
-        if weight is None:
-            weight = torch.ones(len(data_samples), num_classes, device=device)
-        weight[row, torch.from_numpy(ignored).to(weight.device)] = 0.0
-    return weight
+        if has_unknowns(sample):
+            row = label_states(sample, positive)
+        else:
+            row = np.zeros(num_classes, dtype=np.int8)
+            row[positive] = 1
+            row[ignored_classes(sample, positive)] = IGNORED
+        any_special = any_special or bool((row < 0).any())
+        rows.append(row)
+    if not any_special:
+        return None
+    return torch.from_numpy(np.stack(rows)).to(device)

@@ -1,0 +1,274 @@
+"""Losses for labels that are not known (docs/partial_labels.md).
+
+:class:`PartialLabelLoss` wraps a base loss (APL, ASL, focal, BCE: any
+loss that takes ``reduction_override='none'``) and decides, by its ``mode``,
+what an *unknown* label (target -1) contributes. Known positives and known
+negatives always take the base loss as they are; ignored labels (weight 0
+from the head) never count.
+
+Modes (``l+`` / ``l-``: the base loss of the entry as a positive / as a
+negative; sums over the batch are divided by ``avg_factor``, the batch size
+from the head, as for the base loss):
+
+============  ===============================================================
+ignore        unknowns add nothing.
+negative      unknowns are negatives weighted ``negative_weight`` (1: "assume
+              negative"; ``'wan'``: 1/(C-1), the weak assume-negative of
+              Cole et al., CVPR 2021, for one positive per image).
+selective     in the spirit of CSL (Ben-Baruch et al., 2022): unknowns are
+              negatives, except, in each image, the ``round(sum of the
+              priors of its unknown classes)`` unknowns the model scores
+              highest, which are ignored. The class priors (positives /
+              known labels of each class) are counted over the training
+              batches seen so far (summed over processes); the prior sets
+              how many of an image's unknowns are likely positive, the
+              model's scores which ones.
+large_loss    Kim et al. (CVPR 2022): unknowns are negatives, except the
+              fraction ``min(rate_per_epoch * epoch, max_rate)`` of the
+              batch's unknowns with the largest ``l-``, which are dropped
+              (``correction='reject'``, LL-R) or taken as positives
+              (``'flip'``, LL-Ct). ``epoch`` counts from 0 (the first epoch
+              rejects nothing).
+epr           expected positive regularisation (Cole et al., CVPR 2021):
+              unknowns add nothing; the batch adds ``epr_weight * (k_hat -
+              k)^2 / C`` where ``k_hat`` is the mean over images of the sum
+              of the predicted probabilities and ``k`` is
+              ``expected_positives`` (the loss is summed over classes, so
+              this is Cole's ``(k_hat - k)^2 / C^2`` per class times C).
+============  ===============================================================
+"""
+import math
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+from mmpretrain.models.losses.utils import weight_reduce_loss
+from torch import Tensor
+
+from mlic.registry import MODELS
+
+MODES = ('ignore', 'negative', 'selective', 'large_loss', 'epr')
+
+
+def _current_epoch() -> int:
+    """The runner's epoch (0-based) from mmengine's message hub; 0 outside a
+    runner."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    return int(hub.get_info('epoch', 0) or 0)
+
+
+def _all_reduce_sum(tensor: Tensor) -> Tensor:
+    from mmengine.dist import all_reduce, get_world_size
+    if get_world_size() > 1:
+        all_reduce(tensor, op='sum')
+    return tensor
+
+
+@MODELS.register_module()
+class PartialLabelLoss(nn.Module):
+    """A base loss plus a rule for unknown labels (module docstring).
+
+    ``forward(cls_score, label, weight=None, avg_factor=None,
+    reduction_override=None)`` as MMPretrain's losses; ``label`` is (N, C)
+    with 1 (positive), 0 (negative) or -1 (unknown). The head passes -1 for
+    the unknown labels of its data samples (``gt_label_unknown``, or every
+    class not listed where ``gt_label_negative`` is given).
+
+    Args:
+        mode (str): one of ``MODES`` (module docstring).
+        base (dict | nn.Module): the loss of known labels (default: the
+            paper's APL).
+        negative_weight (float | str): weight of an unknown taken as a
+            negative in ``'negative'`` mode; ``'wan'``: 1/(C-1).
+        correction (str): ``'reject'`` or ``'flip'`` (``'large_loss'``).
+        rate_per_epoch (float): growth of the large-loss rate per epoch.
+        max_rate (float, optional): the largest rate (default: no cap).
+        expected_positives (float): k of ``'epr'``, positives per image.
+        epr_weight (float): weight of the EPR term.
+    """
+
+    takes_unknown = True  # the head passes -1 for unknown labels
+
+    def __init__(self,
+                 mode: str = 'ignore',
+                 base: Union[dict, nn.Module] = dict(
+                     type='AsymmetricPolynomialLoss', gamma_pos=0,
+                     gamma_neg=2, clip=0.05, alpha1=0.0, alpha2=1.75,
+                     beta1=1.0),
+                 negative_weight: Union[float, str] = 1.0,
+                 correction: str = 'reject',
+                 rate_per_epoch: float = 0.002,
+                 max_rate: Optional[float] = None,
+                 expected_positives: Optional[float] = None,
+                 epr_weight: float = 1.0,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f'PartialLabelLoss: mode={mode!r} must be one '
+                             f'of {MODES}')
+        if isinstance(negative_weight, str):
+            if negative_weight != 'wan':
+                raise ValueError(
+                    f'PartialLabelLoss: negative_weight={negative_weight!r} '
+                    "must be a number >= 0 or 'wan' (1/(C-1))")
+        elif not negative_weight >= 0:
+            raise ValueError(f'PartialLabelLoss: negative_weight='
+                             f'{negative_weight} must be >= 0')
+        if correction not in ('reject', 'flip'):
+            raise ValueError(f'PartialLabelLoss: correction={correction!r} '
+                             "must be 'reject' or 'flip'")
+        if not rate_per_epoch >= 0 or (max_rate is not None
+                                       and not 0 <= max_rate <= 1):
+            raise ValueError(
+                f'PartialLabelLoss: rate_per_epoch={rate_per_epoch} must be '
+                f'>= 0 and max_rate={max_rate} in [0, 1]')
+        if mode == 'epr' and (expected_positives is None
+                              or not expected_positives > 0):
+            raise ValueError(
+                "PartialLabelLoss: mode='epr' needs expected_positives, the "
+                'mean number of positives per image (> 0), e.g. '
+                'expected_positives=2.9 for MS-COCO; got '
+                f'{expected_positives!r}')
+        if mode != 'epr' and expected_positives is not None:
+            raise ValueError(
+                f'PartialLabelLoss: expected_positives is read only by '
+                f"mode='epr', not mode={mode!r}; remove it")
+        if reduction not in ('mean', 'sum', 'none'):
+            raise ValueError(f'PartialLabelLoss: reduction={reduction!r}')
+        self.mode = mode
+        self.base = MODELS.build(base) if isinstance(base, dict) else base
+        self.negative_weight = negative_weight
+        self.correction = correction
+        self.rate_per_epoch = rate_per_epoch
+        self.max_rate = max_rate
+        self.expected_positives = expected_positives
+        self.epr_weight = epr_weight
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        # class priors of 'selective' (counted over training batches; in
+        # checkpoints, so a resumed run goes on with them)
+        self.register_buffer('positive_count', torch.zeros(0,
+                                                           dtype=torch.float64))
+        self.register_buffer('known_count', torch.zeros(0, dtype=torch.float64))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the prior counts are sized by the first batch: take a checkpoint's
+        # size as it is
+        for name in ('positive_count', 'known_count'):
+            value = state_dict.get(prefix + name)
+            if value is not None and value.shape != getattr(self, name).shape:
+                setattr(self, name, torch.zeros_like(value))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # -- pieces ---------------------------------------------------------
+    def _elementwise(self, cls_score: Tensor, target: Tensor) -> Tensor:
+        return self.base(cls_score, target, reduction_override='none')
+
+    def large_loss_rate(self, epoch: Optional[int] = None) -> float:
+        epoch = _current_epoch() if epoch is None else epoch
+        rate = self.rate_per_epoch * epoch
+        return min(rate, self.max_rate) if self.max_rate is not None else \
+            min(rate, 1.0)
+
+    def class_priors(self, label: Tensor) -> Tensor:
+        """Update the counts with ``label`` (training only) and return the
+        priors, (C,): positives / known labels of each class so far."""
+        c = label.shape[1]
+        if self.positive_count.numel() != c:
+            self.positive_count = torch.zeros(c, dtype=torch.float64,
+                                              device=label.device)
+            self.known_count = torch.zeros_like(self.positive_count)
+        if self.training:
+            counts = torch.stack([(label == 1).sum(0), (label >= 0).sum(0)
+                                  ]).to(torch.float64)
+            counts = _all_reduce_sum(counts)
+            self.positive_count += counts[0].to(self.positive_count.device)
+            self.known_count += counts[1].to(self.known_count.device)
+        return (self.positive_count /
+                self.known_count.clamp(min=1)).to(label.device)
+
+    # -- forward --------------------------------------------------------
+    def forward(self,
+                cls_score: Tensor,
+                label: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None) -> Tensor:
+        reduction = reduction_override or self.reduction
+        if label.shape != cls_score.shape:
+            raise ValueError(
+                f'PartialLabelLoss: label shape {tuple(label.shape)} does '
+                f'not match the scores {tuple(cls_score.shape)} (labels '
+                'are (N, C) with 1, 0 or -1 for unknown)')
+        if self.mode == 'epr' and reduction == 'none':
+            raise ValueError("PartialLabelLoss: mode='epr' adds a term of "
+                             "the batch; reduction='none' cannot carry it")
+        label = label.to(cls_score.device)
+        known = label >= 0
+        unknown = label < 0
+        positive = label > 0
+        l_pos = self._elementwise(cls_score, torch.ones_like(cls_score))
+        l_neg = self._elementwise(cls_score, torch.zeros_like(cls_score))
+        dtype = l_pos.dtype
+        w_pos = positive.to(dtype)
+        w_neg = (known & ~positive).to(dtype)
+        num_classes = cls_score.shape[1]
+        if self.mode == 'negative':
+            u = (1.0 / max(num_classes - 1, 1) if self.negative_weight == 'wan'
+                 else float(self.negative_weight))
+            w_neg = w_neg + u * unknown.to(dtype)
+        elif self.mode == 'selective':
+            priors = self.class_priors(label)
+            spared = self._likely_positive(cls_score, unknown, priors)
+            w_neg = w_neg + (unknown & ~spared).to(dtype)
+        elif self.mode == 'large_loss':
+            as_negative = unknown.clone()
+            picked = self._largest_losses(l_neg, unknown)
+            as_negative &= ~picked
+            w_neg = w_neg + as_negative.to(dtype)
+            if self.correction == 'flip':
+                w_pos = w_pos + picked.to(dtype)
+        loss = w_pos * l_pos + w_neg * l_neg
+        if weight is not None:
+            weight = weight.to(loss.dtype)
+            if weight.dim() == 1:
+                weight = weight.reshape(-1, 1)
+        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
+        if self.mode == 'epr':
+            loss = loss + self.epr_weight * self._epr(cls_score)
+        return self.loss_weight * loss
+
+    def _likely_positive(self, cls_score: Tensor, unknown: Tensor,
+                         priors: Tensor) -> Tensor:
+        """(N, C) bool: the unknowns of each image spared by 'selective'."""
+        expected = (priors.to(cls_score.dtype).unsqueeze(0) *
+                    unknown.to(cls_score.dtype)).sum(1)
+        count = torch.round(expected).long()  # (N,)
+        if int(count.max()) == 0:
+            return torch.zeros_like(unknown)
+        score = cls_score.detach().float().masked_fill(~unknown, -math.inf)
+        order = score.argsort(dim=1, descending=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(
+            order.shape[1], device=order.device).expand_as(order))
+        return (rank < count.unsqueeze(1)) & unknown
+
+    def _largest_losses(self, l_neg: Tensor, unknown: Tensor) -> Tensor:
+        """(N, C) bool: the batch's unknowns with the largest negative loss,
+        ``ceil(rate * number of unknowns)`` of them."""
+        n = int(unknown.sum())
+        k = math.ceil(self.large_loss_rate() * n - 1e-9)
+        picked = torch.zeros_like(unknown)
+        if k <= 0 or n == 0:
+            return picked
+        values = l_neg.detach().masked_fill(~unknown, -math.inf).flatten()
+        top = values.topk(min(k, n)).indices
+        picked.view(-1)[top] = True
+        return picked
+
+    def _epr(self, cls_score: Tensor) -> Tensor:
+        p = torch.sigmoid(cls_score.float())
+        k_hat = p.sum(1).mean()
+        return (k_hat - self.expected_positives)**2 / cls_score.shape[1]

@@ -1,0 +1,215 @@
+"""PartialLabelLoss: every mode against a hand-computed case (values and
+gradients), with BCE as the base so that l+ = -log s(x), l- = -log(1-s(x))
+and their derivatives s(x) - 1 and s(x) are exact."""
+import math
+
+import pytest
+import torch
+from mmpretrain.structures import DataSample
+
+from mlic.models.losses import PartialLabelLoss
+from mlic.registry import MODELS
+
+BCE = dict(type='AsymmetricPolynomialLoss', gamma_pos=0, gamma_neg=0,
+           clip=0.0, alpha1=1.0, alpha2=0.5, beta1=1.0)
+
+
+def _sig(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _lpos(x):
+    return -math.log(_sig(x))
+
+
+def _lneg(x):
+    return -math.log(1.0 - _sig(x))
+
+
+LOGITS = [[2.0, -1.0, 0.5, -0.3], [0.1, 1.5, -2.0, 0.7]]
+LABELS = [[1, 0, -1, -1], [-1, 1, 0, -1]]
+
+
+def _expected(w_pos, w_neg, batch=2):
+    """The loss and its gradient, from per-entry weights (lists)."""
+    value, grad = 0.0, []
+    for i, row in enumerate(LOGITS):
+        g = []
+        for c, x in enumerate(row):
+            value += w_pos[i][c] * _lpos(x) + w_neg[i][c] * _lneg(x)
+            g.append((w_pos[i][c] * (_sig(x) - 1) + w_neg[i][c] * _sig(x))
+                     / batch)
+        grad.append(g)
+    return value / batch, grad
+
+
+def _run(loss, labels=LABELS):
+    x = torch.tensor(LOGITS, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(labels, dtype=torch.float64)
+    value = loss(x, y, avg_factor=2)
+    (grad, ) = torch.autograd.grad(value, x)
+    return value.item(), grad.tolist()
+
+
+def _check(loss, w_pos, w_neg, labels=LABELS):
+    value, grad = _run(loss, labels)
+    want, want_grad = _expected(w_pos, w_neg)
+    assert value == pytest.approx(want, rel=1e-9)
+    assert grad == [pytest.approx(g, rel=1e-9, abs=1e-12) for g in want_grad]
+
+
+POS = [[1, 0, 0, 0], [0, 1, 0, 0]]
+KNOWN_NEG = [[0, 1, 0, 0], [0, 0, 1, 0]]
+UNKNOWN = [[0, 0, 1, 1], [1, 0, 0, 1]]
+
+
+def _add(a, b, scale=1.0):
+    return [[x + scale * y for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+
+
+def test_ignore_counts_known_labels_only():
+    _check(PartialLabelLoss('ignore', base=BCE), POS, KNOWN_NEG)
+
+
+def test_negative_and_weak_negative():
+    _check(PartialLabelLoss('negative', base=BCE), POS,
+           _add(KNOWN_NEG, UNKNOWN))
+    _check(PartialLabelLoss('negative', base=BCE, negative_weight=0.25), POS,
+           _add(KNOWN_NEG, UNKNOWN, 0.25))
+    # Cole et al.'s WAN: 1/(C-1) = 1/3 for four classes
+    _check(PartialLabelLoss('negative', base=BCE, negative_weight='wan'),
+           POS, _add(KNOWN_NEG, UNKNOWN, 1 / 3))
+
+
+def test_selective_spares_the_likely_positives():
+    loss = PartialLabelLoss('selective', base=BCE)
+    loss.train()
+    # priors from this batch: class 0: 1 positive of 1 known -> 1.0;
+    # class 1: 1 of 2 -> 0.5; class 2: 0 of 1 -> 0; class 3: no known -> 0.
+    # image 0 (unknown 2, 3): expected positives 0 + 0 -> spares none;
+    # image 1 (unknown 0, 3): 1.0 + 0 -> spares its top-scored unknown,
+    # class 3 (logit 0.7 > 0.1).
+    spared = [[0, 0, 0, 0], [0, 0, 0, 1]]
+    as_neg = [[u - s for u, s in zip(ru, rs)]
+              for ru, rs in zip(UNKNOWN, spared)]
+    _check(loss, POS, _add(KNOWN_NEG, as_neg))
+    assert loss.positive_count.tolist() == [1, 1, 0, 0]
+    assert loss.known_count.tolist() == [1, 2, 1, 0]
+    loss.eval()  # evaluation does not count
+    _run(loss)
+    assert loss.known_count.tolist() == [1, 2, 1, 0]
+
+
+def test_selective_priors_are_kept_in_the_state_dict():
+    loss = PartialLabelLoss('selective', base=BCE)
+    _run(loss)
+    again = PartialLabelLoss('selective', base=BCE)
+    again.load_state_dict(loss.state_dict())
+    assert again.positive_count.tolist() == [1, 1, 0, 0]
+    assert again.known_count.tolist() == [1, 2, 1, 0]
+
+
+@pytest.mark.parametrize('correction', ['reject', 'flip'])
+def test_large_loss_drops_or_flips_the_largest(correction, monkeypatch):
+    loss = PartialLabelLoss('large_loss', base=BCE, correction=correction,
+                            rate_per_epoch=0.1)
+    # epoch 0: nothing rejected, every unknown a negative
+    monkeypatch.setattr('mlic.models.losses.partial_label_loss.'
+                        '_current_epoch', lambda: 0)
+    _check(loss, POS, _add(KNOWN_NEG, UNKNOWN))
+    # epoch 4: rate 0.4 of 4 unknowns -> ceil(1.6) = 2 with the largest l-
+    # (the largest logits among unknowns: 0.7 at (1, 3), 0.5 at (0, 2))
+    monkeypatch.setattr('mlic.models.losses.partial_label_loss.'
+                        '_current_epoch', lambda: 4)
+    assert loss.large_loss_rate() == pytest.approx(0.4)
+    picked = [[0, 0, 1, 0], [0, 0, 0, 1]]
+    as_neg = [[u - p for u, p in zip(ru, rp)]
+              for ru, rp in zip(UNKNOWN, picked)]
+    w_pos = _add(POS, picked) if correction == 'flip' else POS
+    _check(loss, w_pos, _add(KNOWN_NEG, as_neg))
+
+
+def test_large_loss_rate_is_capped():
+    loss = PartialLabelLoss('large_loss', base=BCE, rate_per_epoch=0.1,
+                            max_rate=0.25)
+    assert loss.large_loss_rate(epoch=10) == 0.25
+
+
+def test_expected_positive_regularisation():
+    loss = PartialLabelLoss('epr', base=BCE, expected_positives=1.5,
+                            epr_weight=2.0)
+    value, grad = _run(loss)
+    base, base_grad = _expected(POS, KNOWN_NEG)
+    p = [[_sig(x) for x in row] for row in LOGITS]
+    k_hat = (sum(p[0]) + sum(p[1])) / 2
+    assert value == pytest.approx(base + 2.0 * (k_hat - 1.5)**2 / 4)
+    # d/dx of 2 (k_hat - k)^2 / C = 2 * 2 (k_hat - k) / C * s(1-s) / B
+    for i in range(2):
+        for c in range(4):
+            reg = 4 * (k_hat - 1.5) / 4 * p[i][c] * (1 - p[i][c]) / 2
+            assert grad[i][c] == pytest.approx(base_grad[i][c] + reg)
+
+
+def test_apl_base_is_the_default_and_known_labels_match_it():
+    """With no unknown label every mode is the base loss."""
+    apl = MODELS.build(dict(type='AsymmetricPolynomialLoss', gamma_pos=0,
+                            gamma_neg=2, clip=0.05, alpha1=0.0, alpha2=1.75,
+                            beta1=1.0))
+    x = torch.tensor(LOGITS)
+    y = torch.tensor(POS, dtype=torch.float32)
+    want = apl(x, y, avg_factor=2)
+    for mode in ('ignore', 'negative', 'selective', 'large_loss'):
+        got = PartialLabelLoss(mode)(x, y, avg_factor=2)
+        torch.testing.assert_close(got, want)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="mode='guess'"):
+        PartialLabelLoss('guess')
+    with pytest.raises(ValueError, match='expected_positives'):
+        PartialLabelLoss('epr')
+    with pytest.raises(ValueError, match='read only by'):
+        PartialLabelLoss('ignore', expected_positives=2)
+    with pytest.raises(ValueError, match="'wan'"):
+        PartialLabelLoss('negative', negative_weight='weak')
+    with pytest.raises(ValueError, match='correction'):
+        PartialLabelLoss('large_loss', correction='drop')
+
+
+def _head(loss):
+    torch.manual_seed(0)
+    return MODELS.build(dict(type='QueryDecoderHead', num_classes=4,
+                             in_channels=8, num_layers=1, num_heads=2,
+                             feedforward_channels=16, dropout=0.0,
+                             loss=loss))
+
+
+def _samples():
+    s0 = DataSample().set_gt_label([0])
+    s0.set_field([2, 3], 'gt_label_unknown')
+    s0.set_field([1], 'gt_label_difficult')  # ignored: never counts
+    s1 = DataSample().set_gt_label([1])
+    s1.set_field([2], 'gt_label_negative')  # 0 and 3 unknown
+    return [s0, s1]
+
+
+def test_head_passes_unknowns_and_drops_ignored():
+    feats = (torch.randn(2, 8, 2, 2), )
+    head = _head(dict(type='PartialLabelLoss', mode='negative',
+                      negative_weight=0.5, base=BCE))
+    logits = head(feats)
+    loss = head.loss(feats, _samples())['loss']
+    x = logits.detach().double().tolist()
+    want = (_lpos(x[0][0]) + 0.5 * (_lneg(x[0][2]) + _lneg(x[0][3])) +
+            _lpos(x[1][1]) + _lneg(x[1][2]) + 0.5 *
+            (_lneg(x[1][0]) + _lneg(x[1][3]))) / 2
+    assert loss.item() == pytest.approx(want, rel=1e-5)
+
+
+def test_a_plain_loss_ignores_unknowns():
+    feats = (torch.randn(2, 8, 2, 2), )
+    head = _head(BCE)
+    x = head(feats).detach().double().tolist()
+    loss = head.loss(feats, _samples())['loss']
+    want = (_lpos(x[0][0]) + _lpos(x[1][1]) + _lneg(x[1][2])) / 2
+    assert loss.item() == pytest.approx(want, rel=1e-5)
