@@ -12,6 +12,13 @@ a path relative to ``data_root`` + ``data_prefix`` (or an absolute path),
 the label column the class names separated by ``label_sep``. The optional
 ignored column lists labels that the metric and the loss skip (like VOC's
 difficult objects); a label both positive and ignored stays positive.
+
+Partly labelled data (docs/partial_labels.md): with ``unlisted='unknown'``
+a class a row does not list is *unknown* (not a negative), and an optional
+``negatives`` column lists the verified negatives::
+
+    image,labels,negatives
+    photos/0001.jpg,cat,dog bike  <- cat +, dog and bike -, the rest unknown
 """
 import csv
 import io
@@ -28,6 +35,7 @@ from mmpretrain.datasets import MultiLabelDataset
 from mlic.registry import DATASETS
 from .errors import DatasetError
 from .label_index import LabelIndexBuilder
+from mlic.structures.label_states import NEGATIVE_KEY, STATE_KEYS
 
 IGNORED_KEY = 'gt_label_ignore'
 
@@ -75,6 +83,13 @@ class CsvMultiLabel(MultiLabelDataset):
             ``'labels'``.
         ignored_col (str | None): column with ignored labels, used when
             the file has it. Default ``'ignored'``.
+        negatives_col (str | None): column with the known negatives, used
+            when the file has it (then ``unlisted='unknown'`` is required).
+            Default ``'negatives'``.
+        unlisted (str): what a class a row does not list is:
+            ``'negative'`` (default: fully labelled data) or ``'unknown'``
+            (partly labelled data: the loss's mode decides, the metric
+            skips it). An unknown costs nothing in the index.
         label_sep (str): separator between names in one field. Default a
             space; fields are stripped and empty names dropped.
         delimiter (str): field delimiter (``'\\t'`` for TSV). Default ``','``.
@@ -83,9 +98,10 @@ class CsvMultiLabel(MultiLabelDataset):
             (``pipeline``, ``test_mode``, ...).
 
     Each data item: ``img_path``, ``img_id`` (the path as written in the
-    file), ``gt_label`` (sorted class indices) and ``gt_label_ignore``
-    (sorted class indices; pack it with ``PackInputs(algorithm_keys=
-    ('gt_label_ignore',))``).
+    file), ``gt_label`` (sorted class indices), ``gt_label_ignore``
+    (sorted class indices) and, with ``unlisted='unknown'``,
+    ``gt_label_negative`` (the known negatives). The dataset puts the last
+    two on the packed data sample itself (no ``algorithm_keys`` needed).
 
     The rows are kept in a compact index (:mod:`mlic.datasets.label_index`:
     flat arrays, about 30 bytes an image plus its path, shared by forked
@@ -101,12 +117,18 @@ class CsvMultiLabel(MultiLabelDataset):
                  img_col: str = 'image',
                  label_col: str = 'labels',
                  ignored_col: Optional[str] = 'ignored',
+                 negatives_col: Optional[str] = 'negatives',
+                 unlisted: str = 'negative',
                  label_sep: str = ' ',
                  delimiter: str = ',',
                  check_files: bool = True,
                  **kwargs):
         if not label_sep:
             raise ValueError('CsvMultiLabel: label_sep must not be empty')
+        if unlisted not in ('negative', 'unknown'):
+            raise ValueError(f'CsvMultiLabel: unlisted={unlisted!r} must be '
+                             "'negative' (fully labelled data) or 'unknown'")
+        self.negatives_col, self.unlisted = negatives_col, unlisted
         self.img_col, self.label_col = img_col, label_col
         self.ignored_col, self.label_sep = ignored_col, label_sep
         self.delimiter, self.check_files = delimiter, check_files
@@ -181,9 +203,26 @@ class CsvMultiLabel(MultiLabelDataset):
         image = index.path(i)
         img_path = image if osp.isabs(image) else osp.join(self.img_prefix,
                                                             image)
-        return {'img_path': img_path, 'img_id': image,
+        item = {'img_path': img_path, 'img_id': image,
                 'gt_label': index.labels_of(i).tolist(),
                 IGNORED_KEY: index.ignored_of(i).tolist()}
+        if self.unlisted == 'unknown':
+            item[NEGATIVE_KEY] = index.negatives_of(i).tolist()
+        return item
+
+    def prepare_data(self, idx):
+        """The pipeline's output, with the label states (ignored, known
+        negatives) set on the packed data sample whatever ``PackInputs``'s
+        ``algorithm_keys`` say: a state left behind would turn unknowns
+        into negatives without a word."""
+        info = self.get_data_info(idx)
+        out = self.pipeline(dict(info))
+        sample = out.get('data_samples') if isinstance(out, dict) else None
+        if sample is not None:
+            for key in STATE_KEYS:
+                if key in info and sample.get(key, None) is None:
+                    sample.set_field(info[key], key)
+        return out
 
     def _build_index(self):
         path = self.ann_file
@@ -207,6 +246,16 @@ class CsvMultiLabel(MultiLabelDataset):
         ignored_at = header.index(self.ignored_col) if (
             self.ignored_col is not None and self.ignored_col in header) \
             else None
+        negatives_at = header.index(self.negatives_col) if (
+            self.negatives_col is not None and self.negatives_col in header) \
+            else None
+        if negatives_at is not None and self.unlisted != 'unknown':
+            raise DatasetError(
+                f'{path}:1: the file has a {self.negatives_col!r} column '
+                "(known negatives), which only means something when the "
+                "classes a row does not list are unknown: set "
+                "unlisted='unknown' (partly labelled data), or remove the "
+                'column (every unlisted class is then a negative)')
         given = self._metainfo.get('classes', None) \
             if self._class_arg is not None else None
         # names -> indices: the given order, or provisional indices in the
@@ -276,11 +325,21 @@ class CsvMultiLabel(MultiLabelDataset):
             labels = indices(row[label_at], line_no, self.label_col)
             ignored = indices(row[ignored_at], line_no, self.ignored_col) \
                 if ignored_at is not None else ()
+            negatives = indices(row[negatives_at], line_no,
+                                self.negatives_col) \
+                if negatives_at is not None else ()
+            if negatives and labels and not set(negatives).isdisjoint(
+                    labels):
+                both = set(negatives) & set(labels)
+                name = next(n for n, k in lookup.items() if k in both)
+                raise DatasetError(
+                    f'{path}:{line_no}: {name!r} is listed both as a label '
+                    f'and in {self.negatives_col!r}; keep it in one of them')
             # the same image written another way (./a.jpg, sub/../a.jpg,
             # its absolute path) is found as a repeat
             builder.add(image, labels, ignored,
                         norm(image) if image[0] in './' or '/.' in image
-                        or '//' in image else None)
+                        or '//' in image else None, negatives)
             lines.append(line_no)
         if not len(builder):
             raise DatasetError(f'{path} has a header but no image rows')

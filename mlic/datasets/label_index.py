@@ -9,7 +9,8 @@ every image is a slice of a few numpy arrays:
 * ``paths``: the image paths as written in the annotation file, utf-8,
   packed into one byte array with ``path_offsets`` (N + 1);
 * ``labels``: every image's class indices, one flat int32 array with
-  ``label_offsets`` (N + 1); ``ignored`` likewise;
+  ``label_offsets`` (N + 1); ``ignored`` and ``negatives`` (the known
+  negatives of data whose unlisted classes are unknown) likewise;
 
 and :meth:`LabelIndex.item` builds the dict of one image when it is asked
 for. numpy arrays hold no per-item Python objects, so the pages a forked
@@ -33,10 +34,13 @@ class LabelIndexBuilder:
         self._label_offsets = array('q', [0])
         self._ignored = array('i')
         self._ignored_offsets = array('q', [0])
+        self._negatives = array('i')
+        self._negative_offsets = array('q', [0])
         self._hashes = array('q')
 
     def add(self, path: str, labels: Sequence[int],
-            ignored: Sequence[int] = (), key: Optional[str] = None) -> None:
+            ignored: Sequence[int] = (), key: Optional[str] = None,
+            negatives: Sequence[int] = ()) -> None:
         """One row; ``key``: what identifies the image when it differs from
         ``path`` as written (a normalised path), for :meth:`LabelIndex.
         duplicates`."""
@@ -48,6 +52,9 @@ class LabelIndexBuilder:
         if ignored:
             self._ignored.extend(ignored)
         self._ignored_offsets.append(len(self._ignored))
+        if negatives:
+            self._negatives.extend(negatives)
+        self._negative_offsets.append(len(self._negatives))
 
     def __len__(self):
         return len(self._path_offsets) - 1
@@ -59,16 +66,21 @@ class LabelIndexBuilder:
             if len(self._labels) else np.zeros(0, np.int32)
         ignored = np.frombuffer(self._ignored, dtype=np.int32).copy() \
             if len(self._ignored) else np.zeros(0, np.int32)
+        negatives = np.frombuffer(self._negatives, dtype=np.int32).copy() \
+            if len(self._negatives) else np.zeros(0, np.int32)
         if remap is not None:
             remap = np.asarray(remap, dtype=np.int32)
             labels = remap[labels] if labels.size else labels
             ignored = remap[ignored] if ignored.size else ignored
+            negatives = remap[negatives] if negatives.size else negatives
         index = LabelIndex(
             np.frombuffer(bytes(self._paths), dtype=np.uint8),
             np.frombuffer(self._path_offsets, dtype=np.int64).copy(),
             labels, np.frombuffer(self._label_offsets, dtype=np.int64).copy(),
             ignored,
-            np.frombuffer(self._ignored_offsets, dtype=np.int64).copy())
+            np.frombuffer(self._ignored_offsets, dtype=np.int64).copy(),
+            negatives,
+            np.frombuffer(self._negative_offsets, dtype=np.int64).copy())
         index.path_hashes = np.frombuffer(self._hashes, dtype=np.int64)
         return index
 
@@ -85,6 +97,9 @@ class LabelIndex:
     label_offsets: np.ndarray
     ignored: np.ndarray
     ignored_offsets: np.ndarray
+    negatives: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.int32))
+    negative_offsets: Optional[np.ndarray] = None
     path_hashes: Optional[np.ndarray] = field(default=None, repr=False)
 
     def __len__(self):
@@ -94,7 +109,10 @@ class LabelIndex:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.paths, self.path_offsets,
                                       self.labels, self.label_offsets,
-                                      self.ignored, self.ignored_offsets))
+                                      self.ignored, self.ignored_offsets,
+                                      self.negatives)) + (
+            0 if self.negative_offsets is None else
+            self.negative_offsets.nbytes)
 
     def path(self, i: int) -> str:
         start, end = self.path_offsets[i], self.path_offsets[i + 1]
@@ -109,12 +127,20 @@ class LabelIndex:
         return np.unique(
             self.ignored[self.ignored_offsets[i]:self.ignored_offsets[i + 1]])
 
+    def negatives_of(self, i: int) -> np.ndarray:
+        """The known negatives of image ``i`` (empty without a list)."""
+        if self.negative_offsets is None:
+            return np.zeros(0, np.int32)
+        return np.unique(self.negatives[
+            self.negative_offsets[i]:self.negative_offsets[i + 1]])
+
     def subset(self, indices) -> 'LabelIndex':
         """The rows ``indices`` (in that order), packed anew."""
         builder = LabelIndexBuilder()
         for i in np.asarray(indices, dtype=np.int64).reshape(-1):
             builder.add(self.path(int(i)), self.labels_of(int(i)).tolist(),
-                        self.ignored_of(int(i)).tolist())
+                        self.ignored_of(int(i)).tolist(),
+                        negatives=self.negatives_of(int(i)).tolist())
         return builder.build()
 
     def duplicates(self, key=None):

@@ -224,3 +224,65 @@ def test_spaces_around_a_path_are_said(tmp_path, capsys):
     out = capsys.readouterr()
     assert "1 image path(s) had spaces around them, which were removed " \
         "(first on line 3)" in out.out + out.err
+
+
+PARTIAL = ('image,labels,negatives,ignored\n'
+           'a/1.jpg,cat,dog bike,\n'      # cat +, dog bike -, person ?
+           'a/2.jpg,,,\n'                  # nothing known
+           'b/3.jpg,person,cat,bike\n')    # bike ignored, dog ?
+
+
+def test_three_states_from_a_negatives_column(tmp_path):
+    from mlic.structures.label_states import label_states
+    _images(tmp_path / 'imgs', ['a/1.jpg', 'a/2.jpg', 'b/3.jpg'])
+    ann = _write(tmp_path / 'train.csv', PARTIAL)
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'),
+                       classes=['bike', 'cat', 'dog', 'person'],
+                       unlisted='unknown')
+    states = []
+    for i in range(3):
+        info = ds.get_data_info(i)
+        positive = np.zeros(4, bool)
+        positive[info['gt_label']] = True
+        states.append(label_states(info, positive).tolist())
+    # 1 positive, 0 negative, -1 unknown, -2 ignored
+    assert states == [[0, 1, 0, -1], [-1, -1, -1, -1], [-2, 0, -1, 1]]
+    # the packed sample carries them without algorithm_keys
+    from mmpretrain.datasets.transforms import PackInputs
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'),
+                       classes=['bike', 'cat', 'dog', 'person'],
+                       unlisted='unknown', pipeline=[PackInputs()])
+    sample = ds[2]['data_samples']
+    assert list(sample.gt_label_negative) == [1]
+    assert list(sample.gt_label_ignore) == [0]
+
+
+def test_a_negatives_column_needs_unlisted_unknown(tmp_path):
+    _images(tmp_path / 'imgs', ['a/1.jpg', 'a/2.jpg', 'b/3.jpg'])
+    ann = _write(tmp_path / 'train.csv', PARTIAL)
+    with pytest.raises(DatasetError, match="unlisted='unknown'"):
+        CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'))
+    with pytest.raises(ValueError, match="unlisted='maybe'"):
+        CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'),
+                      unlisted='maybe')
+
+
+def test_a_label_both_positive_and_negative_is_refused(tmp_path):
+    _images(tmp_path / 'imgs', ['a/1.jpg'])
+    ann = _write(tmp_path / 'train.csv',
+                 'image,labels,negatives\na/1.jpg,cat dog,dog\n')
+    with pytest.raises(DatasetError, match=r"train.csv:2: 'dog' is listed "
+                       'both'):
+        CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'),
+                      unlisted='unknown')
+
+
+def test_unknown_mode_without_negatives_column_knows_only_positives(
+        tmp_path):
+    from mlic.structures.label_states import label_states
+    _images(tmp_path / 'imgs', ['a/1.jpg'])
+    ann = _write(tmp_path / 'train.csv', 'image,labels\na/1.jpg,cat\n')
+    ds = CsvMultiLabel(ann_file=ann, data_prefix=str(tmp_path / 'imgs'),
+                       classes=['cat', 'dog'], unlisted='unknown')
+    info = ds.get_data_info(0)
+    assert label_states(info, np.array([True, False])).tolist() == [1, -1]
