@@ -22,6 +22,9 @@ def build_labels_only(cfg, split: str):
     ds_cfg = copy.deepcopy(loader['dataset'])
 
     def strip(c):  # labels only: no image is read
+        if isinstance(c.get('dataset', None), dict):  # a wrapper
+            strip(c['dataset'])
+            return
         c['pipeline'] = []
         for sub in c.get('datasets', []) or []:
             strip(sub)

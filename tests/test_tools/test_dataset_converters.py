@@ -131,3 +131,40 @@ def test_a_file_that_does_not_read_back_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r'does not read back as written '
                        r'\(row 2\)'):
         tool.check_reads_back(str(path), str(classes), ' ', wanted.build())
+
+
+def test_hidden_labels_round_trip_as_three_states(tmp_path):
+    """A HideLabels split is written with a negatives column and reads back
+    (unlisted='unknown') to the same positive / negative / unknown
+    states."""
+    from mlic.datasets import HideLabels
+    from mlic.structures.label_states import label_states
+    cfg = _coco(tmp_path / 'coco')
+    text = cfg.read_text().replace(
+        "train_dataloader = dict(dataset=dict(",
+        "train_dataloader = dict(dataset=dict(type='HideLabels', "
+        "mode='random', fraction=0.5, seed=3, dataset=dict(") \
+        .replace("pipeline=[]))\nval", "pipeline=[])))\nval")
+    cfg.write_text(text)
+    out = tmp_path / 'csv'
+    load_tool('dataset_converters/to_csv').main(
+        [str(cfg), '--split', 'train', '--out-dir', str(out)])
+    rows = (out / 'train.csv').read_text().splitlines()
+    assert rows[0] == 'image,labels,negatives,ignored'
+    hidden = HideLabels(CocoMultiLabel(
+        ann_file=str(tmp_path / 'coco/ann.json'),
+        data_prefix=str(tmp_path / 'coco/img')), mode='random',
+        fraction=0.5, seed=3)
+    back = CsvMultiLabel(ann_file=str(out / 'train.csv'),
+                         data_prefix=str(tmp_path / 'coco/img'),
+                         classes=str(out / 'classes.txt'), label_sep='|',
+                         unlisted='unknown')
+
+    def states(ds, i):
+        info = ds.get_data_info(i)
+        positive = np.zeros(3, bool)
+        positive[np.asarray(info['gt_label'], dtype=np.int64)] = True
+        return label_states(info, positive).tolist()
+    got = [states(back, i) for i in range(3)]
+    assert got == [states(hidden, i) for i in range(3)]
+    assert sum(s.count(-1) for s in got) == 6  # round(0.5 * 3) per image

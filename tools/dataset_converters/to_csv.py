@@ -6,7 +6,10 @@ that ``CsvMultiLabel`` reads: one row an image, its class names.
 
 For each ``--split`` writes ``OUT_DIR/<split>.csv`` (``image``: the path
 relative to the split's image folder, ``labels``, ``ignored``: VOC's
-difficult labels) and once ``OUT_DIR/classes.txt`` (the dataset's class
+difficult labels; for partly labelled data - OpenImages, a HideLabels
+wrapper, a CSV read with ``unlisted='unknown'`` - also ``negatives``, the
+known negatives, and the file is then read with ``unlisted='unknown'``)
+and once ``OUT_DIR/classes.txt`` (the dataset's class
 order, which the model's outputs follow), then prints the dataset entry to
 put in a config. Labels are separated by ``|`` when a class name holds
 white space (COCO's "traffic light"; a tab or a non-breaking space too),
@@ -26,7 +29,8 @@ from mlic.datasets import CsvMultiLabel
 from mlic.datasets.label_index import LabelIndexBuilder
 from mlic.apis.split_labels import SPLITS, build_labels_only
 from mlic.fileio import atomic_write, check_output_dir
-from mlic.structures.label_states import IGNORE_KEYS
+from mlic.structures.label_states import (IGNORED, NEGATIVE, has_unknowns,
+                                          label_states)
 from mlic.utils import load_config, register_all_modules
 
 
@@ -51,43 +55,68 @@ def label_separator(classes) -> str:
     return '|'
 
 
-def write_split(dataset, path: str, sep: str):
-    """Write the CSV; returns the rows written as a LabelIndex (labels and
-    ignored labels of each image, to check the file reads back)."""
+def _states(info, num_classes):
+    positive = np.zeros(num_classes, dtype=bool)
+    positive[np.asarray(info['gt_label'], dtype=np.int64)] = True
+    return label_states(info, positive)
+
+
+def is_partial(dataset) -> bool:
+    """Whether some label of the split is unknown (then the CSV lists the
+    known negatives and is read with ``unlisted='unknown'``)."""
+    return any(has_unknowns(dataset.get_data_info(i))
+               for i in range(len(dataset)))
+
+
+def write_split(dataset, path: str, sep: str, partial: bool = False):
+    """Write the CSV; returns the rows written as a LabelIndex (positive,
+    ignored and - ``partial`` - negative labels of each image, to check the
+    file reads back)."""
     classes = [str(c) for c in dataset.metainfo['classes']]
     root = image_root(dataset)
     expected = LabelIndexBuilder()
     with atomic_write(path, newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
-        writer.writerow(['image', 'labels', 'ignored'])
+        writer.writerow(['image', 'labels', 'negatives', 'ignored']
+                        if partial else ['image', 'labels', 'ignored'])
         for i in range(len(dataset)):
             info = dataset.get_data_info(i)
-            labels = sorted(set(info['gt_label']))
-            ignored = sorted({k for key in IGNORE_KEYS
-                              for k in info.get(key, [])})
+            states = _states(info, len(classes))
+            labels = np.flatnonzero(states == 1).tolist()
+            ignored = np.flatnonzero(states == IGNORED).tolist()
+            negatives = np.flatnonzero(states == NEGATIVE).tolist() \
+                if partial else []
             image = osp.relpath(info['img_path'], root)
-            writer.writerow([image, sep.join(classes[k] for k in labels),
-                             sep.join(classes[k] for k in ignored)])
-            expected.add(image, labels, ignored)
+            row = [image, sep.join(classes[k] for k in labels)]
+            if partial:
+                row.append(sep.join(classes[k] for k in negatives))
+            writer.writerow(row + [sep.join(classes[k] for k in ignored)])
+            expected.add(image, labels, ignored, negatives=negatives)
     return expected.build()
 
 
-def check_reads_back(path: str, classes_file: str, sep: str, expected):
+def check_reads_back(path: str, classes_file: str, sep: str, expected,
+                     partial: bool = False):
     """Read the written CSV as a config will and compare every row's
     labels; raises naming the first row that differs."""
     index = CsvMultiLabel(ann_file=path, classes=classes_file, label_sep=sep,
-                          check_files=False, lazy_init=False).index
+                          check_files=False, lazy_init=False,
+                          unlisted='unknown' if partial else 'negative'
+                          ).index
+    keys = ('path_offsets', 'paths', 'label_offsets', 'labels',
+            'ignored_offsets', 'ignored', 'negative_offsets', 'negatives')
     same = len(index) == len(expected) and all(
         np.array_equal(getattr(index, k), getattr(expected, k))
-        for k in ('path_offsets', 'paths', 'label_offsets', 'labels',
-                  'ignored_offsets', 'ignored'))
+        for k in keys)
     if not same:
         row = next((i for i in range(min(len(index), len(expected)))
                     if index.path(i) != expected.path(i)
                     or not np.array_equal(index.labels_of(i),
                                           expected.labels_of(i))
                     or not np.array_equal(index.ignored_of(i),
-                                          expected.ignored_of(i))),
+                                          expected.ignored_of(i))
+                    or not np.array_equal(index.negatives_of(i),
+                                          expected.negatives_of(i))),
                    min(len(index), len(expected)))
         raise ValueError(f'{path} does not read back as written (row {row + 2}'
                          '); the split is not converted - please report it')
@@ -115,23 +144,29 @@ def main(argv=None):
                              'order) than the first split: one classes.txt '
                              'cannot serve both')
         path = osp.join(args.out_dir, f'{split}.csv')
-        written[split] = dict(csv=path, rows=write_split(dataset, path, sep),
-                              images=image_root(dataset))
+        partial = is_partial(dataset)
+        written[split] = dict(csv=path,
+                              rows=write_split(dataset, path, sep, partial),
+                              images=image_root(dataset), partial=partial)
     classes_file = osp.join(args.out_dir, 'classes.txt')
     with atomic_write(classes_file, encoding='utf-8') as f:
         f.write(''.join(c + '\n' for c in classes))
     for split, entry in written.items():
-        check_reads_back(entry['csv'], classes_file, sep, entry['rows'])
+        check_reads_back(entry['csv'], classes_file, sep, entry['rows'],
+                         entry['partial'])
         entry['rows'] = len(entry['rows'])
         print(f'{split}: {entry["rows"]} images -> {entry["csv"]} (images '
-              f'under {entry["images"]}; read back and checked)')
+              f'under {entry["images"]}; read back and checked'
+              + ('; partly labelled: read it with unlisted=\'unknown\''
+                 if entry['partial'] else '') + ')')
     first = written[args.split[0]]
     print('\nIn a config (one entry per split):\n'
           f"dict(type='CsvMultiLabel', ann_file="
           f"'{osp.abspath(first['csv'])}',\n"
           f"     data_prefix='{osp.abspath(first['images'])}',\n"
           f"     classes='{osp.abspath(osp.join(args.out_dir, 'classes.txt'))}'"
-          f", label_sep={sep!r})")
+          f", label_sep={sep!r}"
+          + (", unlisted='unknown'" if first['partial'] else '') + ')')
     return dict(classes=classes, label_sep=sep, splits=written)
 
 
