@@ -171,12 +171,14 @@ def main(argv=None):
         print(f'VOC result files written under {osp.abspath(args.out_dir)} '
               '(see docs/datasets.md for the upload)', flush=True)
         return metrics
-    per_class, headline = split_per_class(metrics)
+    per_class, headline, known = split_per_class(metrics, known=True)
     print(format_metrics(headline), flush=True)
     if per_class:
-        print('\nPer-class AP (%):\n' +
-              paper_table(per_class, headline['mAP']), flush=True)
-        paths = save_per_class(runner.work_dir, per_class, headline['mAP'])
+        print('\nPer-class AP (%) (known: the labels of each class that '
+              'were known, when some were unknown or ignored):\n' +
+              paper_table(per_class, headline['mAP'], known), flush=True)
+        paths = save_per_class(runner.work_dir, per_class, headline['mAP'],
+                               known=known)
         print('Saved ' + ' and '.join(paths), flush=True)
     return metrics
 

@@ -34,7 +34,11 @@ def build_labels_only(cfg, split: str):
 
 def split_labels(cfg, split: str) -> Tuple[List[str], list]:
     """(class names, [(image path, class indices)]) of a split."""
-    dataset = build_labels_only(cfg, split)
+    return dataset_labels(build_labels_only(cfg, split))
+
+
+def dataset_labels(dataset) -> Tuple[List[str], list]:
+    """(class names, [(image path, class indices)]) of a built dataset."""
     classes = [str(c) for c in dataset.metainfo['classes']]
     items = []
     for i in range(len(dataset)):

@@ -53,3 +53,31 @@ def test_metric_rejects_out_of_range_labels():
         metric.process(None, _samples(np.zeros((1, 3), np.float32), [[5]]))
     with pytest.raises(ValueError, match='thr'):
         MLICMetric(thr=1.5)
+
+
+def test_unknown_labels_are_skipped_and_counted_per_class():
+    """Unknowns (listed, or every unlisted class where known negatives are
+    given) count like ignored labels: equal to the dense -1 computation;
+    the per-class output says how many labels of each class were known."""
+    from mlic.evaluation import split_per_class
+    rng = np.random.default_rng(1)
+    scores = rng.random((12, 4)).astype(np.float32)
+    labels = [[i % 4] for i in range(12)]
+    samples = _samples(scores, labels)
+    targets = np.zeros((12, 4), np.int8)
+    for i, lab in enumerate(labels):
+        targets[i, lab] = 1
+    samples[0]['gt_label_unknown'] = [1, 2]
+    targets[0, [1, 2]] = -1
+    samples[5]['gt_label_negative'] = [0]  # known: 1 (+) and 0 (-)
+    targets[5, [2, 3]] = -1
+    metric = MLICMetric(classwise=True)
+    metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd'))
+    metric.process(None, samples)
+    res = metric.evaluate(12)
+    ref = multilabel_metrics(scores, targets)
+    for key in ('mAP', 'CF1', 'OF1'):
+        assert res[key] == pytest.approx(ref[key]), key
+    per_class, _, known = split_per_class(res, known=True)
+    assert known == dict(a=12, b=11, c=10, d=11)
+    assert set(per_class) == {'a', 'b', 'c', 'd'}

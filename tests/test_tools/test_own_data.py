@@ -291,6 +291,8 @@ def test_calibration_finds_the_known_thresholds(tmp_path):
                                                  .values())))
     assert m['calibrated']['OF1'] == pytest.approx(again['OF1'])
     assert result['no_positives'] == ['c']
+    # only known labels count, and the file says how many per class
+    assert saved['known'] == {'a': 5, 'b': 4, 'c': 5, 'd': 5}
 
 
 def test_test_tool_uses_a_threshold_file(trained, tmp_path):

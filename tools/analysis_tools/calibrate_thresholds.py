@@ -61,6 +61,10 @@ def calibrate(data, criterion='f1', default=0.5, min_positives=5,
                        for c, t in zip(classes, found['thresholds'])},
         'positives': {c: int(n) for c, n in zip(classes,
                                                 found['positives'])},
+        # labels of each class that were known (unknown and ignored ones,
+        # target -1, take no part in the fit)
+        'known': {c: int(n) for c, n in zip(classes,
+                                            (targets >= 0).sum(axis=0))},
         'no_positives': [classes[i] for i in found['no_positives']],
         'too_few_positives': [classes[i] for i in found['too_few']],
         'metrics': metrics,
@@ -103,6 +107,13 @@ def main(argv=None):
         print(f'{len(result["too_few_positives"])} class(es) with fewer than '
               f'{args.min_positives} positives keep {args.default}: '
               f'{result["too_few_positives"][:10]}')
+    known = np.array(list(result['known'].values()))
+    if (known < result['images']).any():
+        fewest = min(result['known'], key=result['known'].get)
+        print(f'Only known labels count: {int(known.sum())} of '
+              f'{known.size * result["images"]} (per class '
+              f'{int(known.min())}-{int(known.max())}, fewest: {fewest!r}; '
+              'all in the "known" entry of the file)')
     print(f'Saved {len(result["thresholds"])} thresholds to {args.out} '
           f'(calibrated on {result["images"]} images)')
     return result

@@ -9,25 +9,67 @@ Writes label_freq.png/.csv (images per class), labels_per_image.png/.csv
 (how many images have 0, 1, 2 ... labels), cooccurrence.png (P(j | i): of
 the images with class i, the fraction that also have class j; with
 --preds the predicted co-occurrence, at --thr, beside the true one),
-cooccurrence.csv (counts) and cooccurrence_conditional.csv (P(j | i)).
+cooccurrence.csv (counts) and cooccurrence_conditional.csv (P(j | i)) and label_states.csv (per class:
+positives, negatives, unknown and ignored labels; the frequencies count
+positives). It warns about classes without a positive or without a known
+negative (a loss learns nothing, or only "always positive", from them).
 """
 import argparse
 import os.path as osp
 
 import numpy as np
 
-from mlic.apis.split_labels import SPLITS, label_matrix, split_labels
+from mlic.apis.split_labels import (SPLITS, build_labels_only,
+                                   dataset_labels, label_matrix)
 from mlic.evaluation import load_predictions
+from mlic.structures.label_states import (IGNORED, NEGATIVE, POSITIVE,
+                                          UNKNOWN, label_states)
 from mlic.utils import load_config, register_all_modules
 from mlic.utils.cli import CfgOptionsAction
 from mlic.visualization import (bar_figure, cooccurrence, heatmap_figure,
                                 write_csv)
 
 
-def dataset_labels(cfg, split):
-    """(classes, (N, C) {0,1} positives) of a config's dataset."""
-    classes, items = split_labels(cfg, split)
+def positives_matrix(dataset):
+    """(classes, (N, C) {0,1} positives) of a dataset."""
+    classes, items = dataset_labels(dataset)
     return classes, label_matrix(items, len(classes))
+
+
+STATES = (('positives', POSITIVE), ('negatives', NEGATIVE),
+          ('unknown', UNKNOWN), ('ignored', IGNORED))
+
+
+def state_counts(dataset, num_classes: int) -> np.ndarray:
+    """(4, C) images per class in each state, in the order of
+    ``STATES``."""
+    counts = np.zeros((len(STATES), num_classes), dtype=np.int64)
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        positive = np.zeros(num_classes, dtype=bool)
+        positive[np.asarray(info.get('gt_label', []), dtype=np.int64)] = True
+        states = label_states(info, positive)
+        for row, (_, value) in enumerate(STATES):
+            counts[row] += states == value
+    return counts
+
+
+def state_warnings(classes, counts):
+    """Lines about classes with no positive or no known negative."""
+    out = []
+    for row, what in ((0, 'no positive'), (1, 'no known negative')):
+        empty = [c for c, n in zip(classes, counts[row]) if n == 0]
+        if empty:
+            out.append(f'warning: {len(empty)} class(es) with {what}: '
+                       f'{empty[:10]}{" ..." if len(empty) > 10 else ""}')
+    return out
+
+
+def write_states(classes, counts, out_dir):
+    return write_csv(osp.join(out_dir, 'label_states.csv'),
+                     ['class'] + [name for name, _ in STATES],
+                     [[c] + [int(v) for v in counts[:, k]]
+                      for k, c in enumerate(classes)])
 
 
 def label_stats(classes, labels, out_dir, pred_labels=None):
@@ -85,7 +127,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     register_all_modules()
-    classes, labels = dataset_labels(cfg, args.split)
+    dataset = build_labels_only(cfg, args.split)
+    classes, labels = positives_matrix(dataset)
     pred = None
     if args.preds:
         data = load_predictions(args.preds)
@@ -94,9 +137,18 @@ def main(argv=None):
                              f'{args.split} dataset')
         pred = (np.asarray(data['scores']) >= args.thr).astype(np.int64)
     result = label_stats(classes, labels, args.out_dir, pred)
+    counts = state_counts(dataset, len(classes))
+    result['files'].append(write_states(classes, counts, args.out_dir))
+    result['states'] = {name: counts[k] for k, (name, _) in enumerate(STATES)}
+    result['warnings'] = state_warnings(classes, counts)
+    total = counts.sum(axis=1)
     print(f'{labels.shape[0]} images, {len(classes)} classes, '
           f'{labels.sum() / max(labels.shape[0], 1):.2f} labels per image; '
           f'wrote {len(result["files"])} files to {args.out_dir}')
+    print('labels: ' + ', '.join(f'{int(n)} {name}' for (name, _), n in
+                                 zip(STATES, total)))
+    for line in result['warnings']:
+        print(line)
     return result
 
 

@@ -213,10 +213,18 @@ class MLICMetric(BaseMetric):
             # tools/test.py turns these into the per-class table and files.
             out.update({f'{PER_CLASS_PREFIX}{name}': float(ap)
                         for name, ap in zip(classes, per_class)})
+            # how many labels of each class were known (not ignored nor
+            # unknown): the AP of a class rests on these alone
+            # (only when some label is skipped)
+            skipped = np.bincount(targets.ignored_cols, minlength=num_classes)
+            if skipped.any():
+                out.update({f'{KNOWN_PREFIX}{name}': int(len(scores) - k)
+                            for name, k in zip(classes, skipped)})
         return out
 
 
 PER_CLASS_PREFIX = 'AP/'
+KNOWN_PREFIX = 'known/'
 
 
 def format_per_class_table(per_class_ap, classes) -> str:
