@@ -101,6 +101,8 @@ class QueryDecoderHead(MultiLabelClsHead):
             raise ValueError(f'QueryDecoderHead: in_channels={in_channels} is '
                              f'not divisible by num_heads={num_heads}')
         self.num_classes = num_classes
+        if hasattr(self.loss_module, 'size_counts'):  # PartialLabelLoss
+            self.loss_module.size_counts(num_classes)
         self.in_channels = in_channels
         self.query_mode = query_mode
         self.self_attn_layers = self_attn

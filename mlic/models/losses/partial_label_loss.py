@@ -153,6 +153,15 @@ class PartialLabelLoss(nn.Module):
                                                            dtype=torch.float64))
         self.register_buffer('known_count', torch.zeros(0, dtype=torch.float64))
 
+    def size_counts(self, num_classes: int) -> None:
+        """Size the prior counts for ``num_classes`` (the head calls this
+        when it builds the loss: a model copy - EMA - then has them from
+        the start)."""
+        if self.positive_count.numel() != num_classes:
+            self.positive_count = torch.zeros(num_classes,
+                                              dtype=torch.float64)
+            self.known_count = torch.zeros_like(self.positive_count)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # the prior counts are sized by the first batch: take a checkpoint's
         # size as it is
