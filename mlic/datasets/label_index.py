@@ -80,7 +80,9 @@ class LabelIndexBuilder:
             ignored,
             np.frombuffer(self._ignored_offsets, dtype=np.int64).copy(),
             negatives,
-            np.frombuffer(self._negative_offsets, dtype=np.int64).copy())
+            # no known negative anywhere (fully labelled data): no offsets
+            np.frombuffer(self._negative_offsets, dtype=np.int64).copy()
+            if len(self._negatives) else None)
         index.path_hashes = np.frombuffer(self._hashes, dtype=np.int64)
         return index
 

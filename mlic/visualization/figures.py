@@ -275,6 +275,24 @@ def bar_figure(labels: Sequence[str], values, path: str, ylabel: str,
     return _save(fig, path)
 
 
+def curves_figure(curves: Dict[str, tuple], path: str, xlabel: str,
+                  ylabel: str, title: str) -> str:
+    """Lines ``name -> (x, y)`` on one axes (training curves); a name
+    ending in ``' *'`` is drawn dashed."""
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, '--' if name.endswith(' *') else '-', label=name,
+                linewidth=1.4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='best')
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def cooccurrence(labels: np.ndarray) -> tuple:
     """(counts C x C, conditional C x C) of a {0,1} (N, C) label matrix:
     counts[i, j] = images with both i and j; conditional[i, j] = P(j | i)

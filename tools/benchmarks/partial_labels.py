@@ -13,6 +13,12 @@ regime. Past ``--deadline`` seconds nothing new starts and running jobs
 are stopped; what finished is in ``--out`` (JSON, written after every run)
 and in the printed table. Metrics are those of the final epoch on the
 fully labelled validation split (no epoch picked on it).
+
+    python tools/benchmarks/partial_labels.py --plot curves.png \
+        --runs 'name=WORK_DIR' 'name=RESULTS.json#run' ... [--title ...]
+
+draws the validation mAP of each run's work dir by epoch (the figure of
+docs/partial_labels.md).
 """
 import argparse
 import glob
@@ -162,9 +168,32 @@ def table(results):
     return '\n'.join(lines)
 
 
+def plot(path, runs, title):
+    from mlic.visualization import curves_figure
+    curves = {}
+    for spec in runs:
+        name, _, work_dir = spec.partition('=')
+        if '#' in work_dir:  # RESULTS.json#run: a run of this script
+            path, _, key = work_dir.partition('#')
+            with open(path) as f:
+                curve = json.load(f)[key].get('curve', [])
+        else:
+            curve = read_run(work_dir)['curve']
+        if not curve:
+            raise ValueError(f'{work_dir}: no validation epoch found')
+        curves[name] = ([c['epoch'] for c in curve],
+                        [c['mAP'] for c in curve])
+    curves_figure(curves, path, 'epoch', 'val mAP (%)', title)
+    print(f'wrote {path}')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--plot', help='draw --runs into this PNG')
+    parser.add_argument('--runs', nargs='*', default=[],
+                        help="'name=WORK_DIR' (with --plot)")
+    parser.add_argument('--title', default='')
+    parser.add_argument('--work-dir')
     parser.add_argument('--out', default=None,
                         help='results JSON (default WORK_DIR/results.json)')
     parser.add_argument('--parallel', type=int, default=1)
@@ -177,6 +206,10 @@ def main(argv=None):
     parser.add_argument('--config', default=CONFIG,
                         help='a config inheriting the default (tests)')
     args = parser.parse_args(argv)
+    if args.plot:
+        return plot(args.plot, args.runs, args.title)
+    if not args.work_dir:
+        parser.error('--work-dir is required (or --plot)')
     os.makedirs(args.work_dir, exist_ok=True)
     out = args.out or osp.join(args.work_dir, 'results.json')
     results = {}
