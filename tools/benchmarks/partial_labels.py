@@ -2,7 +2,7 @@
 table of docs/partial_labels.md.
 
     python tools/benchmarks/partial_labels.py --work-dir work_dirs/partial \
-        [--parallel 4] [--epochs 60] [--deadline 3600] [--seeds 3]
+        [--parallel 4] [--epochs 30] [--deadline 3600] [--seeds 3]
 
 Each run is ``tools/train.py configs/partial_labels/shapes_demo_hidden.py``
 with the ``--cfg-options`` printed in the table (the command of the row).
@@ -197,7 +197,7 @@ def main(argv=None):
     parser.add_argument('--out', default=None,
                         help='results JSON (default WORK_DIR/results.json)')
     parser.add_argument('--parallel', type=int, default=1)
-    parser.add_argument('--epochs', type=int, default=60)
+    parser.add_argument('--epochs', type=int, default=30)
     parser.add_argument('--seeds', type=int, default=3)
     parser.add_argument('--deadline', type=float, default=float('inf'),
                         help='seconds; nothing new starts after it')
