@@ -213,3 +213,52 @@ def test_a_plain_loss_ignores_unknowns():
     loss = head.loss(feats, _samples())['loss']
     want = (_lpos(x[0][0]) + _lpos(x[1][1]) + _lneg(x[1][2])) / 2
     assert loss.item() == pytest.approx(want, rel=1e-5)
+
+
+def test_grouped_queries_and_bf16_autocast():
+    """With grouped label queries and under bf16 autocast the loss is the
+    same rule: finite, float32, unknowns as the mode says."""
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='QueryDecoderHead', num_classes=4,
+                             in_channels=8, num_layers=1, num_heads=2,
+                             feedforward_channels=16, dropout=0.0,
+                             num_queries=2,
+                             loss=dict(type='PartialLabelLoss',
+                                       mode='selective', base=BCE)))
+    feats = (torch.randn(2, 8, 2, 2), )
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = head.loss(feats, _samples())['loss']
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert head.fc_weight.grad is not None
+    # the ignored label (class 1 of the first image) is no known label
+    assert head.loss_module.positive_count.tolist() == [1, 1, 0, 0]
+    assert head.loss_module.known_count.tolist() == [1, 1, 1, 0]
+
+
+def _dist_worker(rank, init_file, out):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}',
+                            rank=rank, world_size=2)
+    loss = PartialLabelLoss('selective', base=BCE)
+    labels = [[1, 0, -1], [0, -1, 1]] if rank == 0 else [[-1, 1, 0],
+                                                          [1, 1, -1]]
+    x = torch.zeros(2, 3)
+    loss(x, torch.tensor(labels, dtype=torch.float32), avg_factor=2)
+    torch.save(dict(pos=loss.positive_count, known=loss.known_count),
+               f'{out}.{rank}')
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_selective_priors_are_summed_over_processes(tmp_path):
+    """Two processes with different batches hold the same priors: the
+    counts of both batches."""
+    import torch.multiprocessing as mp
+    out = str(tmp_path / 'counts')
+    mp.spawn(_dist_worker, args=(str(tmp_path / 'init'), out), nprocs=2)
+    for rank in range(2):
+        got = torch.load(f'{out}.{rank}')
+        # positives: class 0: 1 + 1, class 1: 0 + 2, class 2: 1 + 0
+        assert got['pos'].tolist() == [2, 2, 1]
+        assert got['known'].tolist() == [3, 3, 2]

@@ -181,17 +181,21 @@ class PartialLabelLoss(nn.Module):
         return min(rate, self.max_rate) if self.max_rate is not None else \
             min(rate, 1.0)
 
-    def class_priors(self, label: Tensor) -> Tensor:
-        """Update the counts with ``label`` (training only) and return the
-        priors, (C,): positives / known labels of each class so far."""
+    def class_priors(self, label: Tensor,
+                     weight: Optional[Tensor] = None) -> Tensor:
+        """Update the counts with ``label`` (training only; entries of
+        weight 0 - ignored labels - do not count) and return the priors,
+        (C,): positives / known labels of each class so far."""
         c = label.shape[1]
         if self.positive_count.numel() != c:
             self.positive_count = torch.zeros(c, dtype=torch.float64,
                                               device=label.device)
             self.known_count = torch.zeros_like(self.positive_count)
         if self.training:
-            counts = torch.stack([(label == 1).sum(0), (label >= 0).sum(0)
-                                  ]).to(torch.float64)
+            counted = label if weight is None else torch.where(
+                weight.expand_as(label) > 0, label, torch.full_like(label, -1))
+            counts = torch.stack([(counted == 1).sum(0),
+                                  (counted >= 0).sum(0)]).to(torch.float64)
             counts = _all_reduce_sum(counts)
             self.positive_count += counts[0].to(self.positive_count.device)
             self.known_count += counts[1].to(self.known_count.device)
@@ -229,7 +233,9 @@ class PartialLabelLoss(nn.Module):
                  else float(self.negative_weight))
             w_neg = w_neg + u * unknown.to(dtype)
         elif self.mode == 'selective':
-            priors = self.class_priors(label)
+            priors = self.class_priors(
+                label, None if weight is None else
+                (weight if weight.dim() == 2 else weight.reshape(-1, 1)))
             spared = self._likely_positive(cls_score, unknown, priors)
             w_neg = w_neg + (unknown & ~spared).to(dtype)
         elif self.mode == 'large_loss':
