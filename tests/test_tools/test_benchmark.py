@@ -264,3 +264,14 @@ def test_model_zoo_costs_measures_each_config(tmp_path, capsys):
             if 'my_data' in line][0].endswith('| - |')
     saved = json.loads(out.read_text())
     assert saved['device'] == 'cpu' and len(saved['results']) == 2
+
+
+def test_partial_modes_benchmark_times_every_mode(capsys):
+    """benchmark_partial_modes.py: one row per mode, the reference at 1.0
+    (values are timings: only their presence is checked)."""
+    tool = load_tool('benchmarks/benchmark_partial_modes')
+    out = tool.main(['--batch', '2', '--steps', '1', '--rounds', '1'])
+    assert list(out) == [name for name, _ in tool.MODES]
+    assert all(t > 0 for t in out.values())
+    printed = capsys.readouterr().out
+    assert '| full labels, plain loss |' in printed and '| 1.000 |' in printed

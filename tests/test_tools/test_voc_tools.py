@@ -71,6 +71,12 @@ def test_paper_table_layout():
     assert vals.split()[:3] == ['90.0', '90.2', '90.5']  # one decimal
     assert vals.split()[-1] == '92.4'
     assert len(head) == len(vals)
+    # with labels that were not all known: a third row, aligned
+    known = {c: 4952 - i for i, c in enumerate(VOC_CLASSES)}
+    head, vals, counts = paper_table(per_class, 92.375, known).splitlines()
+    assert counts.split()[:2] == ['4952', '4951']
+    assert counts.split()[-1] == 'known'
+    assert len(counts) == len(head) == len(vals)
 
 
 IMAGES07 = {f'00{i:04d}': [(VOC_CLASSES[i % 20], 0),
