@@ -55,6 +55,17 @@ def asymmetric_polynomial_loss(logits: Tensor,
     return y * pos + (1.0 - y) * neg
 
 
+def reduce_loss(loss: Tensor, weight: Optional[Tensor], reduction: str,
+                avg_factor: Optional[float]) -> Tensor:
+    """MMPretrain's weighted reduction of an element-wise (N, C) loss; a
+    (N,) weight weighs whole images."""
+    if weight is not None:
+        weight = weight.to(loss.dtype)
+        if weight.dim() == 1:
+            weight = weight.reshape(-1, 1)
+    return weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
 @MODELS.register_module()
 class AsymmetricPolynomialLoss(nn.Module):
     """Asymmetric Polynomial Loss (Huang et al., ICASSP 2023) and its family.
@@ -134,9 +145,5 @@ class AsymmetricPolynomialLoss(nn.Module):
         loss = asymmetric_polynomial_loss(
             cls_score, label, self.gamma_pos, self.gamma_neg, self.clip,
             self.alpha1, self.alpha2, self.beta1, self.eps)
-        if weight is not None:
-            weight = weight.to(loss.dtype)
-            if weight.dim() == 1:
-                weight = weight.reshape(-1, 1)
-        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+        return self.loss_weight * reduce_loss(loss, weight, reduction,
+                                              avg_factor)

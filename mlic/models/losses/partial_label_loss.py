@@ -42,10 +42,10 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
-from mmpretrain.models.losses.utils import weight_reduce_loss
 from torch import Tensor
 
 from mlic.registry import MODELS
+from .asymmetric_polynomial_loss import reduce_loss
 
 MODES = ('ignore', 'negative', 'selective', 'large_loss', 'epr')
 
@@ -245,12 +245,8 @@ class PartialLabelLoss(nn.Module):
             w_neg = w_neg + as_negative.to(dtype)
             if self.correction == 'flip':
                 w_pos = w_pos + picked.to(dtype)
-        loss = w_pos * l_pos + w_neg * l_neg
-        if weight is not None:
-            weight = weight.to(loss.dtype)
-            if weight.dim() == 1:
-                weight = weight.reshape(-1, 1)
-        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
+        loss = reduce_loss(w_pos * l_pos + w_neg * l_neg, weight, reduction,
+                           avg_factor)
         if self.mode == 'epr':
             loss = loss + self.epr_weight * self._epr(cls_score)
         return self.loss_weight * loss
