@@ -241,8 +241,8 @@ def _dist_worker(rank, init_file, out):
     dist.init_process_group('gloo', init_method=f'file://{init_file}',
                             rank=rank, world_size=2)
     loss = PartialLabelLoss('selective', base=BCE)
-    labels = [[1, 0, -1], [0, -1, 1]] if rank == 0 else [[-1, 1, 0],
-                                                          [1, 1, -1]]
+    labels = ([[1, 0, -1], [0, -1, 1]] if rank == 0 else
+              [[-1, 1, 0], [1, 1, -1]])
     x = torch.zeros(2, 3)
     loss(x, torch.tensor(labels, dtype=torch.float32), avg_factor=2)
     torch.save(dict(pos=loss.positive_count, known=loss.known_count),

@@ -40,9 +40,9 @@ def _openimages(root):
         (root / f'{split}.csv').write_text('\n'.join(rows) + '\n')
 
 
-def _overrides(name, tiny_coco, tmp_path):
+def _overrides(name, coco_root, tmp_path):
     if name.startswith('coco'):
-        opts = tiny_overrides(tiny_coco, 'coco_x.py')
+        opts = tiny_overrides(coco_root, 'coco_x.py')
         # the train split is wrapped by HideLabels
         for key in [k for k in opts if k.startswith('train_dataloader.'
                                                     'dataset.')]:

@@ -9,10 +9,11 @@ Writes label_freq.png/.csv (images per class), labels_per_image.png/.csv
 (how many images have 0, 1, 2 ... labels), cooccurrence.png (P(j | i): of
 the images with class i, the fraction that also have class j; with
 --preds the predicted co-occurrence, at --thr, beside the true one),
-cooccurrence.csv (counts) and cooccurrence_conditional.csv (P(j | i)) and label_states.csv (per class:
-positives, negatives, unknown and ignored labels; the frequencies count
-positives). It warns about classes without a positive or without a known
-negative (a loss learns nothing, or only "always positive", from them).
+cooccurrence.csv (counts), cooccurrence_conditional.csv (P(j | i)) and
+label_states.csv (per class: positives, negatives, unknown and ignored
+labels; the frequencies count positives). It warns about classes
+without a positive or without a known negative (a loss learns nothing,
+or only "always positive", from them).
 """
 import argparse
 import os.path as osp
@@ -20,7 +21,7 @@ import os.path as osp
 import numpy as np
 
 from mlic.apis.split_labels import (SPLITS, build_labels_only,
-                                   dataset_labels, label_matrix)
+                                    dataset_labels, label_matrix)
 from mlic.evaluation import load_predictions
 from mlic.structures.label_states import (IGNORED, NEGATIVE, POSITIVE,
                                           UNKNOWN, label_states)
