@@ -8,6 +8,7 @@ changes nothing else in the process.
 """
 import csv
 import os.path as osp
+import textwrap
 from typing import Dict, Sequence
 
 import cv2
@@ -286,7 +287,7 @@ def curves_figure(curves: Dict[str, tuple], path: str, xlabel: str,
                 linewidth=1.4)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title('\n'.join(textwrap.wrap(title, 80)), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc='best')
     fig.tight_layout()

@@ -174,8 +174,8 @@ def plot(path, runs, title):
     for spec in runs:
         name, _, work_dir = spec.partition('=')
         if '#' in work_dir:  # RESULTS.json#run: a run of this script
-            path, _, key = work_dir.partition('#')
-            with open(path) as f:
+            results, _, key = work_dir.partition('#')
+            with open(results) as f:
                 curve = json.load(f)[key].get('curve', [])
         else:
             curve = read_run(work_dir)['curve']
