@@ -275,3 +275,7 @@ def test_partial_modes_benchmark_times_every_mode(capsys):
     assert all(t > 0 for t in out.values())
     printed = capsys.readouterr().out
     assert '| full labels, plain loss |' in printed and '| 1.000 |' in printed
+    alone = tool.main(['--loss-only', '--batch', '2', '--classes', '4', '30',
+                       '--steps', '1', '--rounds', '1'])
+    assert list(alone) == list(out) and all(len(v) == 2
+                                            for v in alone.values())

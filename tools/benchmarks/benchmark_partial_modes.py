@@ -67,16 +67,54 @@ def batch(num_classes, size, n, hide):
     return dict(inputs=list(images), data_samples=samples)
 
 
+def loss_only(batch_size, class_counts, steps, rounds):
+    from mlic.registry import MODELS
+    base = dict(type='AsymmetricPolynomialLoss', gamma_pos=0, gamma_neg=2,
+                clip=0.05, alpha1=0.0, alpha2=1.75, beta1=1.0)
+    print(f'loss alone, batch {batch_size}, float32, '
+          f'{torch.get_num_threads()} threads: ms per forward + backward '
+          f'(median of {rounds} rounds of {steps})')
+    print('| mode | ' + ' | '.join(f'C={c}' for c in class_counts) + ' |')
+    print('|---|' + '---|' * len(class_counts))
+    out = {}
+    for name, loss_cfg in MODES:
+        row = []
+        for c in class_counts:
+            loss = MODELS.build(base if loss_cfg is None else dict(
+                type='PartialLabelLoss', base=base, **loss_cfg))
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(batch_size, c, generator=g, requires_grad=True)
+            y = (torch.rand(batch_size, c, generator=g) < 2 / c).float()
+            if loss_cfg is not None:
+                y[torch.rand(batch_size, c, generator=g) < 0.5] = -1
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    loss(x, y, avg_factor=batch_size).backward()
+                times.append((time.perf_counter() - start) / steps)
+            row.append(statistics.median(times))
+        out[name] = row
+        print(f'| {name} | ' + ' | '.join(f'{1000 * t:.2f}' for t in row)
+              + ' |')
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--loss-only', action='store_true')
     parser.add_argument('--config',
                         default='configs/partial_labels/shapes_demo_hidden.py')
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--size', type=int, default=64)
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--classes', type=int, default=0)
+    parser.add_argument('--classes', type=int, nargs='+', default=[0])
     args = parser.parse_args(argv)
+    if args.loss_only:
+        return loss_only(args.batch, [c or 12 for c in args.classes],
+                         args.steps, args.rounds)
+    args.classes = args.classes[0]
     from mlic.utils import load_config, register_all_modules
     register_all_modules()
     cfg = load_config(args.config)
