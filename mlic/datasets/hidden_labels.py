@@ -76,9 +76,9 @@ def per_class_thresholds(seed: int, num_images: int, num_classes: int,
         return np.full(num_classes, 2.0)
     out = np.empty(num_classes)
     rows = np.arange(num_images)
-    for c0 in range(0, num_classes, max(1, chunk // max(num_images, 1))):
-        cols = np.arange(c0, min(num_classes, c0 + max(
-            1, chunk // max(num_images, 1))))
+    step = max(1, chunk // num_images)  # classes per block of ~chunk draws
+    for c0 in range(0, num_classes, step):
+        cols = np.arange(c0, min(num_classes, c0 + step))
         u = uniform(seed, rows[:, None], cols[None, :])
         part = np.partition(u, k, axis=0)
         out[cols] = part[k]  # the (k+1)-th smallest: k values lie below
