@@ -52,8 +52,10 @@ setup(
     python_requires='>=3.10,<3.13',
     install_requires=read_requirements('runtime.txt'),
     extras_require={
-        'tests': read_requirements('tests.txt'),
+        # the tests install every extra, so that CI runs their tests too
+        'tests': read_requirements('tests.txt') + read_requirements('ray.txt'),
         'optional': read_requirements('optional.txt'),
+        'ray': read_requirements('ray.txt'),
     },
     classifiers=[
         'Programming Language :: Python :: 3.10',

@@ -77,6 +77,27 @@ def parse_args(argv=None):
                         help='score the model as it is, not a copy with '
                         'BatchNorm folded into the convolutions (default: '
                         "the config's test_cfg, which folds)")
+    ray = parser.add_argument_group(
+        'a Ray cluster (--engine ray; pip install -e ".[ray]"; '
+        'docs/large_scale.md)')
+    ray.add_argument('--engine', choices=['local', 'ray'], default='local',
+                     help='local: this process (and --workers); ray: decode '
+                     'in Ray tasks and score in Ray actors, on the cluster '
+                     'at --address or a local one')
+    ray.add_argument('--address', help="the Ray cluster (host:port, or "
+                     "'auto' for the one this machine joined); default: "
+                     'start a local one')
+    ray.add_argument('--model-workers', type=int, default=1,
+                     help='model actors (one per GPU with --gpus-per-worker '
+                     '1)')
+    ray.add_argument('--gpus-per-worker', type=float, default=0,
+                     help='GPUs per model actor (0: score on CPU)')
+    ray.add_argument('--cpus-per-worker', type=float, default=1,
+                     help='CPUs each model actor reserves (its torch '
+                     'threads)')
+    ray.add_argument('--decode-cpus', type=int,
+                     help='at most this many decoding tasks at once '
+                     "(default: as many as the cluster's free CPUs)")
     parser.add_argument('--launcher', choices=['none', 'pytorch'],
                         default='none', help='set by tools/dist_infer.sh')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -93,6 +114,19 @@ def parse_args(argv=None):
         parser.error('--max-pixels must be >= 1')
     if args.workers < 0 or args.batch_size < 1:
         parser.error('--workers must be >= 0 and --batch-size >= 1')
+    if args.engine == 'ray':
+        if args.world > 1:
+            parser.error('--engine ray runs from one process (the driver); '
+                         'use tools/infer.py, not dist_infer.sh')
+        if args.workers:
+            parser.error('--workers is for --engine local; with Ray, '
+                         '--decode-cpus bounds the decoding tasks')
+        if args.model_workers < 1 or args.gpus_per_worker < 0 or \
+                args.cpus_per_worker < 0 or (args.decode_cpus or 1) < 1:
+            parser.error('--model-workers and --decode-cpus must be >= 1, '
+                         '--gpus-per-worker and --cpus-per-worker >= 0')
+    elif args.address:
+        parser.error('--address is for --engine ray')
     if args.resume and not args.out:
         parser.error('--resume needs --out')
     if args.only_predicted and (args.format == 'csv' or (
@@ -141,9 +175,13 @@ def main(argv=None):
         os.environ['MLIC_MAX_IMAGE_PIXELS'] = str(args.max_pixels)
     thresholds = args.thr_file if args.thr_file else args.thr
     infer = MultiLabelInferencer(args.config, args.checkpoint,
-                                 device=device, thresholds=thresholds,
+                                 # with Ray the model runs in the actors
+                                 device='cpu' if args.engine == 'ray'
+                                 else device, thresholds=thresholds,
                                  amp=args.amp, fold_bn=args.fold_bn)
     items = expand_inputs(args.inputs)  # folders walked once
+    if args.engine == 'ray':
+        return _tag_on_ray(args, infer, items, mine)
     results, skipped, writer = tag(
         infer, items, mine, checkpoint=args.checkpoint,
         batch_size=args.batch_size, workers=args.workers, topk=args.topk,
@@ -167,6 +205,29 @@ def main(argv=None):
     print(f'{done} images predicted, {len(skipped)} skipped'
           + (' (unreadable: see above)' if skipped else ''))
     return _exit(results, skipped, done)
+
+
+def _tag_on_ray(args, infer, items, out):
+    from mlic.apis.ray_tagging import summary_line, tag_on_ray
+    env = {}
+    if args.max_pixels is not None:
+        env['MLIC_MAX_IMAGE_PIXELS'] = str(args.max_pixels)
+    results, skipped, writer, summary = tag_on_ray(
+        infer, items, out, checkpoint=args.checkpoint, address=args.address,
+        model_workers=args.model_workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker, decode_cpus=args.decode_cpus,
+        device=args.device, batch_size=args.batch_size, topk=args.topk,
+        only_predicted=args.only_predicted, resume=args.resume, env=env)
+    if writer is not None:
+        print(f'Predictions for {writer.count} images written to '
+              f'{writer.path}' + (f' (skipped: {writer.path}.skipped.tsv)'
+                                  if skipped else ''))
+    else:
+        print_table(results)
+    print(summary_line(summary))
+    return _exit(results, skipped,
+                 writer.count if writer is not None else len(results))
 
 
 def _exit(results, skipped, done):

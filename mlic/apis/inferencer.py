@@ -51,6 +51,35 @@ from .inputs import (IMAGE_EXTENSIONS, ImageInputError, check_channel_order,
                      expand_inputs, list_images)
 
 
+def test_pipelines(cfg) -> dict:
+    """The config's test pipeline, built: ``path`` (from a file, its first
+    step loads the image), ``array`` (from a decoded BGR array) and
+    ``load`` (the loading step alone)."""
+    steps = copy.deepcopy(list(cfg.test_dataloader.dataset.pipeline))
+    if not steps or not str(steps[0].get('type', '')).startswith('Load'):
+        raise ValueError('the test pipeline must start with an image '
+                         'loading step (LoadImageChecked)')
+    build = [TRANSFORMS.build(s) for s in steps]
+    return dict(path=Compose(build), array=Compose(build[1:]),
+                load=build[0])
+
+
+def prepare_item(pipelines: dict, item, index: int = 0):
+    """``(prepared, None)`` for an image path or BGR array through the test
+    pipeline, or ``(None, the exception)`` when it cannot be read (to skip
+    or raise where the results are gathered)."""
+    try:
+        if isinstance(item, np.ndarray):
+            h, w = item.shape[:2]
+            results = dict(img=item, img_shape=(h, w), ori_shape=(h, w),
+                           sample_idx=index)
+            return pipelines['array'](results), None
+        results = dict(img_path=item, sample_idx=index)
+        return pipelines['path'](results), None
+    except Exception as err:  # unreadable, missing, ...
+        return None, err
+
+
 class _Prepared(Dataset):
     """The inputs through the test pipeline, one item at a time; a failure
     comes back as the exception (to skip or raise in the main process)."""
@@ -62,17 +91,8 @@ class _Prepared(Dataset):
         return len(self.items)
 
     def __getitem__(self, index):
-        item = self.items[index]
-        try:
-            if isinstance(item, np.ndarray):
-                h, w = item.shape[:2]
-                results = dict(img=item, img_shape=(h, w), ori_shape=(h, w),
-                               sample_idx=index)
-                return index, self.pipelines['array'](results), None
-            results = dict(img_path=item, sample_idx=index)
-            return index, self.pipelines['path'](results), None
-        except Exception as err:  # unreadable, missing, ...
-            return index, None, err
+        return (index, ) + prepare_item(self.pipelines, self.items[index],
+                                        index)
 
 
 def _as_list(batch):
@@ -153,7 +173,7 @@ class MultiLabelInferencer:
         self._scoring_model = None
         self.num_classes = int(self.model.head.num_classes)
         self.classes = self._classes(classes, meta)
-        self._pipelines = self._build_pipelines()
+        self._pipelines = test_pipelines(self.cfg)
         if thresholds is None:
             thresholds = self._config_threshold()
         self.set_thresholds(thresholds)
@@ -196,16 +216,6 @@ class MultiLabelInferencer:
                 return metric['thr']
         return 0.5
 
-    def _build_pipelines(self):
-        steps = copy.deepcopy(
-            list(self.cfg.test_dataloader.dataset.pipeline))
-        if not steps or not str(steps[0].get('type', '')).startswith('Load'):
-            raise ValueError('the test pipeline must start with an image '
-                             'loading step (LoadImageChecked)')
-        build = [TRANSFORMS.build(s) for s in steps]
-        return dict(path=Compose(build), array=Compose(build[1:]),
-                    load=build[0])
-
     def refold(self) -> None:
         """Drop the folded copy; the next batch folds ``self.model``
         again (needed after its weights change)."""
@@ -239,7 +249,10 @@ class MultiLabelInferencer:
             raise err
         return prepared
 
-    def _result(self, item, scores, topk):
+    def result(self, item, scores, topk: Optional[int] = None) -> dict:
+        """One image's output (``img_path``, ``scores`` of every class,
+        ``pred_labels``/``pred_scores``: above threshold, or the ``topk``
+        best) from its score vector: what every engine writes."""
         order = np.argsort(-scores, kind='stable')
         if topk is not None:
             chosen = order[:topk]
@@ -297,17 +310,27 @@ class MultiLabelInferencer:
             if not data:
                 yield []
                 continue
-            batch = pseudo_collate(data)
-            model = self._model_for(batch)
-            with torch.no_grad(), self._precision():
-                samples = model.test_step(batch)
-            scores = np.stack([s.pred_score.float().cpu().numpy()
-                               for s in samples])
-            check_finite_scores(scores, [
+            scores = self.score_prepared(data, [
                 str(i) if not isinstance(i, np.ndarray) else 'an array'
                 for i in chunk])
-            yield [self._result(item, s, topk)
+            yield [self.result(item, s, topk)
                    for item, s in zip(chunk, scores)]
+
+    def score_prepared(self, data: List[dict],
+                       names: Sequence[str]) -> np.ndarray:
+        """Scores (N, C) of images already through the test pipeline
+        (:func:`prepare_item`'s output); ``names`` say which image a
+        non-finite score came from. The model half of :meth:`iter_batches`,
+        for engines that decode elsewhere (:mod:`mlic.apis.ray_tagging`).
+        """
+        batch = pseudo_collate(list(data))
+        model = self._model_for(batch)
+        with torch.no_grad(), self._precision():
+            samples = model.test_step(batch)
+        scores = np.stack([s.pred_score.float().cpu().numpy()
+                           for s in samples])
+        check_finite_scores(scores, list(names))
+        return scores
 
     def attention(self, item, layer: int = -1) -> dict:
         """One image's scores and the decoder's cross-attention maps.

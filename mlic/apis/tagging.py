@@ -394,6 +394,25 @@ def output_files(out: Optional[str], rank: int, world: int, fmt: str):
             osp.join(out, 'predictions' + fmt))
 
 
+def run_record_for(infer, items: Sequence[str], checkpoint: str,
+                   topk: Optional[int], only_predicted: bool, rank: int = 0,
+                   world: int = 1) -> dict:
+    """What a ``--resume`` of a run of ``infer`` over ``items`` must agree
+    on (checked against ``OUT.run.json``). Not the engine, the batch or
+    the number of workers: they do not change what is written."""
+    return run_identity(
+        checkpoint, infer.cfg.pretty_text, infer.classes, infer.thresholds,
+        items, topk=topk, only_predicted=bool(only_predicted),
+        amp=bool(infer.amp), shard=f'{rank} of {world}')
+
+
+def open_writer(out: str, classes: Sequence[str], resume: bool = False,
+                run: Optional[dict] = None):
+    """The writer for ``out``'s format (.jsonl, .csv: :class:`ResultWriter`;
+    .parquet: :class:`ParquetResultWriter`)."""
+    return ResultWriter(out, classes, resume=resume, run=run)
+
+
 def tag(infer, items: Sequence[str], out: Optional[str] = None, *,
         checkpoint: str = '', batch_size: int = 8, workers: int = 0,
         topk: Optional[int] = None, only_predicted: bool = False,
@@ -407,18 +426,14 @@ def tag(infer, items: Sequence[str], out: Optional[str] = None, *,
     skipped ``(name, why)``, the writer or None)."""
     run_record = None
     if out:
-        # what a --resume must agree on (checked against OUT.run.json)
-        run_record = run_identity(
-            checkpoint, infer.cfg.pretty_text, infer.classes,
-            infer.thresholds, items, topk=topk,
-            only_predicted=bool(only_predicted), amp=bool(infer.amp),
-            shard=f'{rank} of {world}')
+        run_record = run_record_for(infer, items, checkpoint, topk,
+                                    only_predicted, rank, world)
     if world > 1:
         items = shard(items, rank, world)
     writer = None
     if out:
-        writer = ResultWriter(out, infer.classes, resume=resume,
-                              run=run_record)
+        writer = open_writer(out, infer.classes, resume=resume,
+                             run=run_record)
         if writer.done:
             before = len(items)
             items = [i for i in items if i not in writer.done]
@@ -471,7 +486,7 @@ def merge_after_all(out_dir: str, items: Sequence[str], merged: str,
         dist.destroy_process_group()
 
 
-__all__ = ['ResultWriter', 'ResultFileError', 'RunMismatchError',
+__all__ = ['ResultWriter', 'open_writer', 'run_record_for', 'ResultFileError', 'RunMismatchError',
            'OutputInUseError', 'merge_parts', 'parts_names', 'result_format',
            'run_identity', 'run_differences', 'file_digest', 'shard', 'tag',
            'output_files', 'merge_after_all', 'PARTIAL_SUFFIX', 'RUN_SUFFIX',
