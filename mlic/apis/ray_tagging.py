@@ -142,7 +142,9 @@ def connect(address: Optional[str], env: Optional[dict] = None,
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+        # 'local': a new cluster in this process's care, even where
+        # this machine has joined another one
+        ray.init(address='local', num_cpus=num_cpus, **kwargs)
     return time.perf_counter() - start
 
 
@@ -237,6 +239,7 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
     summary dict)."""
     if model_workers < 1:
         raise ValueError(f'model_workers={model_workers} must be >= 1')
+    require_ray()  # before any file is opened
     writer = None
     if out:
         writer = open_writer(out, infer.classes, resume=resume,
