@@ -31,7 +31,8 @@ import torch
 import torch.distributed as dist
 
 from mlic.apis import MultiLabelInferencer, expand_inputs, missing_inputs
-from mlic.apis.tagging import merge_after_all, output_files, tag
+from mlic.apis.tagging import (ResultFileError, check_parts_world,
+                               merge_after_all, output_files, tag)
 from mlic.fileio import check_output_dir, check_output_path
 from mlic.utils import check_file_exists
 
@@ -161,6 +162,12 @@ def main(argv=None):
                                 '.' + args.format)
     if args.world > 1:
         check_output_dir(args.out, '--out')
+        try:
+            check_parts_world(args.out, args.world, args.resume)
+        except ResultFileError as err:
+            if args.rank == 0:
+                print(f'error: {err}', file=sys.stderr)
+            sys.exit(2)
     elif mine:
         check_output_path(mine, '--out')
     device = args.device

@@ -36,6 +36,7 @@ import io
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import sys
 from typing import Iterable, List, Optional, Sequence, Set
@@ -379,6 +380,43 @@ def parts_names(out_dir: str, world: int, fmt: str) -> List[str]:
             for r in range(world)]
 
 
+def other_world_parts(out_dir: str, world: int) -> dict:
+    """Part files in ``out_dir`` written by a run with another number of
+    processes than ``world``: {their number of processes: [names]}."""
+    found = {}
+    try:
+        names = sorted(os.listdir(out_dir))
+    except FileNotFoundError:
+        return found
+    for name in names:
+        m = re.fullmatch(r'part-\d{5}-of-(\d{5})\.(jsonl|csv)'
+                         r'(\.partial|\.run\.json|\.lock)?', name)
+        if m and int(m.group(1)) != world:
+            found.setdefault(int(m.group(1)), []).append(name)
+    return found
+
+
+def check_parts_world(out_dir: str, world: int, resume: bool) -> None:
+    """Refuse to shard over ``world`` processes into a folder that holds
+    the parts of a run over another number: its work would be scored again
+    beside files that no merge reads."""
+    found = other_world_parts(out_dir, world)
+    if not found:
+        return
+    n, names = sorted(found.items())[0]
+    unfinished = any(x.endswith(PARTIAL_SUFFIX) for x in names)
+    what = 'an unfinished run' if unfinished else 'a finished run'
+    then = (f'resume it with {n} processes (bash tools/dist_infer.sh ... {n} '
+            '... --resume)' if unfinished else
+            'its predictions file is beside them')
+    raise ResultFileError(
+        f'{out_dir} holds the parts of {what} over {n} processes '
+        f'({names[0]}, {len(names)} files); this run has {world}'
+        + (' (--resume continues only a run over the same number)'
+           if resume else '') + f'. Either {then}, or write elsewhere '
+        '(--out), or delete those part files to start again')
+
+
 def shard(items: Sequence, rank: int, world: int) -> list:
     return list(items[rank::world])
 
@@ -489,5 +527,6 @@ def merge_after_all(out_dir: str, items: Sequence[str], merged: str,
 __all__ = ['ResultWriter', 'open_writer', 'run_record_for', 'ResultFileError', 'RunMismatchError',
            'OutputInUseError', 'merge_parts', 'parts_names', 'result_format',
            'run_identity', 'run_differences', 'file_digest', 'shard', 'tag',
-           'output_files', 'merge_after_all', 'PARTIAL_SUFFIX', 'RUN_SUFFIX',
+           'output_files', 'merge_after_all', 'check_parts_world',
+           'other_world_parts', 'PARTIAL_SUFFIX', 'RUN_SUFFIX',
            'LOCK_SUFFIX']

@@ -93,3 +93,45 @@ def test_infer_workers_and_processes_give_one_result(grouped, tmp_path):
                      'part-00000-of-00002.jsonl.run.json',
                      'part-00001-of-00002.jsonl',
                      'part-00001-of-00002.jsonl.run.json', 'predictions.jsonl']
+
+
+@pytest.mark.parametrize('resume', [True, False])
+def test_dist_infer_refuses_parts_of_another_process_count(grouped, tmp_path,
+                                                           resume):
+    """Parts of an unfinished 3-process run, then dist_infer.sh with 2: it
+    refuses with the reason (no image scored again, nothing new beside
+    them); with 3 processes --resume would continue."""
+    out = tmp_path / 'dist'
+    out.mkdir()
+    old = ['part-00000-of-00003.jsonl.partial', 'part-00001-of-00003.jsonl',
+           'part-00000-of-00003.jsonl.run.json']
+    for name in old:
+        (out / name).write_text('')
+    res = run_tool(['tools/dist_infer.sh', grouped['cfg'], grouped['ckpt'],
+                    '2', grouped['images'], '--device', 'cpu', '--out',
+                    str(out)] + (['--resume'] if resume else []),
+                   cwd=tmp_path, check=False, timeout=300)
+    assert res.returncode != 0
+    assert 'holds the parts of an unfinished run over 3 processes' in \
+        res.stderr
+    assert 'this run has 2' in res.stderr
+    assert ('--resume continues only a run over the same number' in
+            res.stderr) == resume
+    assert 'dist_infer.sh ... 3 ... --resume' in res.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(old)
+
+
+def test_dist_infer_says_which_port_is_taken(grouped, tmp_path):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        res = run_tool(['tools/dist_infer.sh', grouped['cfg'],
+                        grouped['ckpt'], '2', grouped['images'], '--out',
+                        str(tmp_path / 'd')], cwd=tmp_path,
+                       env=dict(PORT=port), check=False, timeout=60)
+    assert res.returncode != 0
+    assert f'port {port} is in use' in res.stderr
+    assert 'PORT=29501 bash' in res.stderr and 'dist_infer.sh' in res.stderr
+    assert 'Traceback' not in res.stderr

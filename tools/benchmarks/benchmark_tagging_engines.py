@@ -1,0 +1,135 @@
+"""Images per second of each way to tag a folder, as a user runs it (whole
+commands, start-up included): ``infer.py`` in one process,
+``dist_infer.sh`` with N processes, and ``infer.py --engine ray`` with 1..K
+model workers; and how fast one core decodes images for the model.
+
+    python tools/benchmarks/benchmark_tagging_engines.py CONFIG [CKPT] FOLDER
+        [--procs 2] [--ray-workers 1 2] [--batch-size 32] [--limit 3000]
+        [--decode-folder JPEGS_448]
+
+Without CKPT a random-weight checkpoint of the model is written to a
+temporary folder (the speed is the same). Every command writes JSONL to a
+temporary folder. Printed: wall seconds, img/s, the ratio to the best local
+path, and for Ray the start-up time and the rate without it.
+``--decode-folder``: img/s of reading + the test pipeline in this process
+on one thread (one core's decoding rate; no model).
+"""
+import argparse
+import os
+import os.path as osp
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def run(cmd, env=None):
+    full = dict(os.environ, **(env or {}))
+    full['PYTHONPATH'] = os.pathsep.join([ROOT, full.get('PYTHONPATH', '')])
+    start = time.perf_counter()
+    res = subprocess.run(cmd, cwd=ROOT, env=full, capture_output=True,
+                         text=True)
+    wall = time.perf_counter() - start
+    if res.returncode != 0:
+        sys.exit(f'{" ".join(cmd)} failed:\n{res.stderr[-3000:]}')
+    return wall, res.stdout + res.stderr
+
+
+def decode_rate(config, folder, limit):
+    from mlic.apis import list_images
+    from mlic.apis.inferencer import prepare_item, test_pipelines
+    from mlic.utils import load_config, register_all_modules
+    register_all_modules()
+    torch.set_num_threads(1)
+    pipelines = test_pipelines(load_config(config))
+    images = list_images(folder)[:limit]
+    prepare_item(pipelines, images[0])
+    start = time.perf_counter()
+    for path in images:
+        _, err = prepare_item(pipelines, path)
+        if err is not None:
+            raise err
+    return len(images), len(images) / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('paths', nargs='+', help='[CKPT] FOLDER')
+    parser.add_argument('--procs', type=int, default=2,
+                        help='dist_infer.sh processes (0: skip)')
+    parser.add_argument('--ray-workers', type=int, nargs='*', default=[1, 2])
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--limit', type=int, default=3000)
+    parser.add_argument('--decode-folder')
+    args = parser.parse_args(argv)
+    ckpt, folder = (args.paths if len(args.paths) == 2
+                    else (None, args.paths[0]))
+    from mlic.apis import list_images
+    tmp = tempfile.mkdtemp(prefix='mlic_engines_')
+    images = list_images(folder)[:args.limit]
+    listing = osp.join(tmp, 'images')
+    os.makedirs(listing)
+    for k, path in enumerate(images):  # exactly --limit images, linked
+        os.symlink(osp.abspath(path),
+                   osp.join(listing, f'{k:07d}{osp.splitext(path)[1]}'))
+    if ckpt is None:
+        from mlic.apis import MultiLabelInferencer
+        infer = MultiLabelInferencer(args.config, device='cpu')
+        ckpt = osp.join(tmp, 'random.pth')
+        torch.save(dict(state_dict=infer.model.state_dict()), ckpt)
+    base = [args.config, ckpt, listing, '--batch-size',
+            str(args.batch_size), '--device', 'cpu']
+    rows = []
+    wall, _ = run([sys.executable, 'tools/infer.py'] + base
+                  + ['--out', osp.join(tmp, 'one.jsonl')])
+    rows.append(('infer.py, 1 process', wall, None))
+    if args.procs:
+        wall, _ = run(['bash', 'tools/dist_infer.sh', args.config, ckpt,
+                       str(args.procs), listing, '--batch-size',
+                       str(args.batch_size), '--device', 'cpu', '--out',
+                       osp.join(tmp, 'dist')],
+                      env=dict(OMP_NUM_THREADS=str(
+                          max(1, (os.cpu_count() or 1) // args.procs))))
+        rows.append((f'dist_infer.sh, {args.procs} processes', wall, None))
+    for workers in args.ray_workers:
+        wall, text = run([sys.executable, 'tools/infer.py'] + base
+                         + ['--engine', 'ray', '--model-workers',
+                            str(workers), '--out',
+                            osp.join(tmp, f'ray{workers}.jsonl')],
+                         env=dict(RAY_USAGE_STATS_ENABLED='0'))
+        m = re.search(r'Ray start-up ([\d.]+) s', text)
+        share = re.search(r'worker time (\d+)% decode', text)
+        rows.append((f'--engine ray, {workers} model worker(s)', wall,
+                     (float(m.group(1)) if m else None,
+                      share.group(1) if share else '?')))
+    n = len(images)
+    best = max(n / w for name, w, r in rows if r is None)
+    print(f'{n} images from {folder}, batch {args.batch_size}, cpu float32; '
+          f'{platform.processor() or platform.machine()}, '
+          f'{os.cpu_count()} CPUs; whole commands (start-up included)')
+    print('| path | wall s | img/s | x best local | Ray start-up s | '
+          'img/s after start-up | worker time decoding |')
+    print('|---|---|---|---|---|---|---|')
+    for name, wall, ray in rows:
+        extra = '| - | - | - |'
+        if ray is not None and ray[0] is not None:
+            extra = (f'| {ray[0]:.1f} | {n / max(wall - ray[0], 1e-9):.1f} '
+                     f'| {ray[1]}% |')
+        print(f'| {name} | {wall:.1f} | {n / wall:.1f} | '
+              f'{n / wall / best:.2f} {extra}')
+    if args.decode_folder:
+        count, rate = decode_rate(args.config, args.decode_folder,
+                                  args.limit)
+        print(f'decoding + test pipeline, one core: {rate:.1f} img/s '
+              f'({count} images from {args.decode_folder})')
+
+
+if __name__ == '__main__':
+    main()
