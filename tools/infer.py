@@ -42,8 +42,8 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('inputs', nargs='+', help='images and/or folders')
-    parser.add_argument('--out', help='.jsonl or .csv file (a folder under '
-                        'torchrun)')
+    parser.add_argument('--out', help='.jsonl, .csv or .parquet file (a '
+                        'folder under torchrun)')
     parser.add_argument('--format', choices=['jsonl', 'csv'],
                         default='jsonl',
                         help='under torchrun: the merged file\'s format')
@@ -109,8 +109,9 @@ def parse_args(argv=None):
         if not args.out:
             parser.error('under torchrun, --out DIR is needed (one part per '
                          'process, merged there)')
-    elif args.out and not args.out.endswith(('.jsonl', '.csv')):
-        parser.error(f'--out {args.out}: use a .jsonl or a .csv file')
+    elif args.out and not args.out.endswith(('.jsonl', '.csv', '.parquet')):
+        parser.error(f'--out {args.out}: use a .jsonl, .csv or .parquet '
+                     'file')
     if args.max_pixels is not None and args.max_pixels < 1:
         parser.error('--max-pixels must be >= 1')
     if args.workers < 0 or args.batch_size < 1:

@@ -51,7 +51,7 @@ from mlic.fileio.locks import FileInUseError
 PARTIAL_SUFFIX = '.partial'
 RUN_SUFFIX = '.run.json'
 LOCK_SUFFIX = '.lock'
-FORMATS = ('.jsonl', '.csv')
+FORMATS = ('.jsonl', '.csv', '.parquet')
 
 
 class ResultFileError(ValueError):
@@ -138,8 +138,8 @@ def run_differences(old: dict, new: dict) -> List[str]:
 def result_format(path: str) -> str:
     ext = osp.splitext(path)[1].lower()
     if ext not in FORMATS:
-        raise ResultFileError(f'{path}: predictions are written as .jsonl or '
-                              '.csv')
+        raise ResultFileError(f'{path}: predictions are written as .jsonl, '
+                              '.csv or .parquet')
     return ext
 
 
@@ -447,7 +447,10 @@ def run_record_for(infer, items: Sequence[str], checkpoint: str,
 def open_writer(out: str, classes: Sequence[str], resume: bool = False,
                 run: Optional[dict] = None):
     """The writer for ``out``'s format (.jsonl, .csv: :class:`ResultWriter`;
-    .parquet: :class:`ParquetResultWriter`)."""
+    .parquet: :class:`~mlic.apis.parquet_results.ParquetResultWriter`)."""
+    if result_format(out) == '.parquet':
+        from .parquet_results import ParquetResultWriter
+        return ParquetResultWriter(out, classes, resume=resume, run=run)
     return ResultWriter(out, classes, resume=resume, run=run)
 
 

@@ -1,0 +1,94 @@
+"""Parquet predictions (infer.py --out x.parquet, also the Ray engine's):
+shards while the run works, one file at the end, a resume that scores
+again only what no shard holds, the same values as the JSONL output."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip('pyarrow', reason='pip install -e ".[ray]"')
+
+from conftest import REPO, load_tool, write_random_images  # noqa: E402
+from mlic.apis.parquet_results import (ParquetResultWriter,  # noqa: E402
+                                       read_parquet_predictions)
+from mlic.apis.tagging import RunMismatchError, open_writer  # noqa: E402
+from mlic.apis.tagging import run_identity  # noqa: E402
+
+CLASSES = ['cat', 'dog', 'bird']
+
+
+def _result(k):
+    s = [k / 10, 0.5, 1 - k / 10]
+    chosen = [c for c, v in zip(CLASSES, s) if v >= 0.5]
+    return dict(img_path=f'{k}.jpg', scores=dict(zip(CLASSES, s)),
+                pred_labels=chosen,
+                pred_scores=[v for v in s if v >= 0.5])
+
+
+def _run(tmp_path, thr=0.5):
+    ckpt = tmp_path / 'a.pth'
+    ckpt.write_bytes(b'weights')
+    return run_identity(str(ckpt), 'model = dict()', CLASSES, [thr] * 3,
+                        [f'{k}.jpg' for k in range(10)], topk=None)
+
+
+def test_killed_run_resumes_from_its_shards(tmp_path):
+    out = str(tmp_path / 'p.parquet')
+    w = open_writer(out, CLASSES, run=_run(tmp_path))
+    assert isinstance(w, ParquetResultWriter)
+    w.rows_per_shard = 3
+    w.write([_result(k) for k in range(7)])
+    assert w.count == 6  # two shards written; row 6 only in memory
+    w.close()  # a kill: the shards stay, the unfinished one is lost
+    # a shard cut while it was written is dropped on resume
+    (tmp_path / 'p.parquet.partial' / 'shard-000002.parquet.tmp').write_text(
+        'cut')
+    with pytest.raises(RunMismatchError, match='thresholds'):
+        open_writer(out, CLASSES, resume=True, run=_run(tmp_path, 0.3))
+    w = open_writer(out, CLASSES, resume=True, run=_run(tmp_path))
+    assert w.done == {f'{k}.jpg' for k in range(6)}
+    w.write([_result(k) for k in range(6, 10)])
+    w.finish()
+    assert not osp.exists(out + '.partial')
+    classes, table = read_parquet_predictions(out)
+    assert classes == CLASSES
+    assert table.column('img_path').to_pylist() == \
+        [f'{k}.jpg' for k in range(10)]
+    scores = np.array(table.column('scores').to_pylist())
+    np.testing.assert_allclose(scores[:, 0], np.arange(10) / 10, atol=1e-7)
+    assert table.schema.field('scores').type == pa.list_(pa.float32(), 3)
+    # image 9: cat 0.9, dog 0.5, bird 0.1 at threshold 0.5
+    assert table.column('pred_labels').to_pylist()[9] == ['cat', 'dog']
+
+
+def test_infer_parquet_holds_the_jsonl_values(tmp_path):
+    images = write_random_images(tmp_path / 'im', [f'{k}.jpg' for k in
+                                                   range(5)], (30, 40))
+    cfg = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
+    infer = load_tool('infer')
+    base = [cfg, images, '--device', 'cpu', '--batch-size', '2']
+    import torch
+    from mlic.apis import MultiLabelInferencer
+    torch.manual_seed(0)
+    model = MultiLabelInferencer(cfg, device='cpu')
+    ckpt = str(tmp_path / 'm.pth')
+    torch.save(dict(state_dict=model.model.state_dict()), ckpt)
+    base.insert(1, ckpt)
+    infer.main(base + ['--out', str(tmp_path / 'p.jsonl')])
+    infer.main(base + ['--out', str(tmp_path / 'p.parquet')])
+    with open(tmp_path / 'p.jsonl') as f:
+        rows = [json.loads(line) for line in f]
+    classes, table = read_parquet_predictions(str(tmp_path / 'p.parquet'))
+    assert classes == model.classes
+    assert table.column('img_path').to_pylist() == [r['img_path']
+                                                    for r in rows]
+    assert table.column('pred_labels').to_pylist() == [r['pred_labels']
+                                                       for r in rows]
+    np.testing.assert_allclose(
+        np.array(table.column('scores').to_pylist()),
+        [[r['scores'][c] for c in classes] for r in rows], atol=1e-7)
+    infer.main(base + ['--out', str(tmp_path / 'q.parquet'),
+                       '--only-predicted'])
+    _, short = read_parquet_predictions(str(tmp_path / 'q.parquet'))
+    assert short.column_names == ['img_path', 'pred_labels', 'pred_scores']
