@@ -4,11 +4,19 @@
         [--thr 0.5 | --thr-file thresholds.json] [--topk K]
         [--batch-size N] [--workers N] [--resume] [--device cpu|cuda]
     bash tools/dist_infer.sh CONFIG CKPT NPROC INPUT... --out DIR
+    python tools/infer.py CONFIG CKPT --list images.parquet --out tags.parquet
+        --engine ray [--address HOST:PORT] [--model-workers K]
+        [--gpus-per-worker 1] [--decode-cpus N] [--resume]
 
-INPUT: image files and/or folders (searched recursively). ``.jsonl`` output:
+``--engine ray`` decodes in Ray tasks and scores in Ray actors, on a
+cluster or a local Ray (:mod:`mlic.apis.ray_tagging`; docs/large_scale.md).
+
+INPUT: image files and/or folders (searched recursively); ``--list FILE``
+adds the images a .txt/.csv/.parquet list names. ``.jsonl`` output:
 one JSON object per image (img_path, scores for every class, pred_labels,
 pred_scores); ``.csv``: img_path, one score column per class, pred_labels
-(space-separated). Results are written as they come, to ``OUT.partial``,
+(space-separated); ``.parquet``: img_path, scores (a float32 array),
+pred_labels, pred_scores. Results are written as they come, to ``OUT.partial``,
 renamed to ``OUT`` when every image is done (:mod:`mlic.apis.tagging`,
 which does the work: this file is its command line);
 ``--resume`` continues an unfinished run. ``--workers N`` decodes images in
@@ -30,7 +38,8 @@ import sys
 import torch
 import torch.distributed as dist
 
-from mlic.apis import MultiLabelInferencer, expand_inputs, missing_inputs
+from mlic.apis import (MultiLabelInferencer, expand_inputs, missing_inputs,
+                       read_image_list)
 from mlic.apis.tagging import (ResultFileError, check_parts_world,
                                merge_after_all, output_files, tag)
 from mlic.fileio import check_output_dir, check_output_path
@@ -41,7 +50,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Multi-label predictions')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('inputs', nargs='+', help='images and/or folders')
+    parser.add_argument('inputs', nargs='*', help='images and/or folders')
+    parser.add_argument('--list', dest='image_list',
+                        help='a list of images: .txt (a path a line), .csv '
+                        'or .parquet (column img_path); relative paths from '
+                        "the list's folder; scored after INPUTs")
     parser.add_argument('--out', help='.jsonl, .csv or .parquet file (a '
                         'folder under torchrun)')
     parser.add_argument('--format', choices=['jsonl', 'csv'],
@@ -103,6 +116,8 @@ def parse_args(argv=None):
                         default='none', help='set by tools/dist_infer.sh')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if not args.inputs and not args.image_list:
+        parser.error('give images, folders or --list FILE')
     args.world = int(os.environ.get('WORLD_SIZE', '1'))
     args.rank = int(os.environ.get('RANK', '0'))
     if args.world > 1:
@@ -151,7 +166,8 @@ def print_table(results, limit=50):
 
 def main(argv=None):
     args = parse_args(argv)
-    missing = missing_inputs(args.inputs)
+    missing = missing_inputs(args.inputs + (
+        [args.image_list] if args.image_list else []))
     if missing:
         print(f'error: {len(missing)} input(s) not found: {missing[:5]}'
               f'{" ..." if len(missing) > 5 else ""}; nothing was run',
@@ -187,7 +203,9 @@ def main(argv=None):
                                  device='cpu' if args.engine == 'ray'
                                  else device, thresholds=thresholds,
                                  amp=args.amp, fold_bn=args.fold_bn)
-    items = expand_inputs(args.inputs)  # folders walked once
+    items = expand_inputs(args.inputs) if args.inputs else []
+    if args.image_list:  # folders walked once, the list read once
+        items += read_image_list(args.image_list)
     if args.engine == 'ray':
         return _tag_on_ray(args, infer, items, mine)
     results, skipped, writer = tag(

@@ -127,6 +127,49 @@ def expand_inputs(inputs, channel_order: str = 'bgr') -> list:
     return out
 
 
+LIST_COLUMNS = ('img_path', 'path', 'filename')
+
+
+def read_image_list(path: str) -> List[str]:
+    """The image paths a list file names, in its order: ``.txt`` (one path
+    a line; blank lines and ``#`` comments skipped), ``.csv`` or
+    ``.parquet`` (the column ``img_path``, ``path`` or ``filename``; a CSV
+    without one of those headers: its first column). Relative paths are
+    taken from the list's folder, so a list travels with its images."""
+    ext = osp.splitext(path)[1].lower()
+    if ext == '.parquet':
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError(f'{path}: reading a Parquet list needs '
+                              'pyarrow: pip install -e ".[ray]"') from None
+        names = pq.read_schema(path).names
+        column = next((c for c in LIST_COLUMNS if c in names), None)
+        if column is None:
+            raise ImageInputError(
+                f'{path}: no column {" / ".join(LIST_COLUMNS)} (it has '
+                f'{names[:5]}); name the column of image paths img_path')
+        paths = pq.read_table(path, columns=[column]).column(0).to_pylist()
+    elif ext == '.csv':
+        import csv
+        with open(path, newline='', encoding='utf-8') as f:
+            rows = list(csv.reader(f))
+        header = [h.strip() for h in rows[0]] if rows else []
+        column = next((c for c in LIST_COLUMNS if c in header), None)
+        k = header.index(column) if column else 0
+        paths = [r[k] for r in rows[1 if column else 0:] if r and r[k]]
+    elif ext in ('.txt', '.lst', ''):
+        with open(path, encoding='utf-8') as f:
+            paths = [line.strip() for line in f
+                     if line.strip() and not line.lstrip().startswith('#')]
+    else:
+        raise ImageInputError(f'{path}: an image list is .txt (a path a '
+                              'line), .csv or .parquet')
+    base = osp.dirname(osp.abspath(path))
+    return [p if osp.isabs(p) or '://' in p else osp.join(base, p)
+            for p in paths]
+
+
 def missing_inputs(inputs) -> List[str]:
     """The named paths (not folders' contents) that do not exist."""
     if isinstance(inputs, (str, os.PathLike)):

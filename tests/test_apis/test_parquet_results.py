@@ -92,3 +92,49 @@ def test_infer_parquet_holds_the_jsonl_values(tmp_path):
                        '--only-predicted'])
     _, short = read_parquet_predictions(str(tmp_path / 'q.parquet'))
     assert short.column_names == ['img_path', 'pred_labels', 'pred_scores']
+
+
+def test_image_lists_in_every_format(tmp_path):
+    from mlic.apis import read_image_list
+    from mlic.apis.inputs import ImageInputError
+    sub = tmp_path / 'lists'
+    sub.mkdir()
+    (sub / 'a.txt').write_text('# the archive\nx/1.jpg\n\n/abs/2.jpg\n')
+    want = [str(sub / 'x' / '1.jpg'), '/abs/2.jpg']
+    assert read_image_list(str(sub / 'a.txt')) == want
+    (sub / 'b.csv').write_text('id,img_path\n7,x/1.jpg\n8,/abs/2.jpg\n')
+    assert read_image_list(str(sub / 'b.csv')) == want
+    (sub / 'c.csv').write_text('x/1.jpg,3\n/abs/2.jpg,4\n')
+    assert read_image_list(str(sub / 'c.csv')) == want
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table(dict(path=['x/1.jpg', '/abs/2.jpg'],
+                                 n=[1, 2])), str(sub / 'd.parquet'))
+    assert read_image_list(str(sub / 'd.parquet')) == want
+    pq.write_table(pa.table(dict(n=[1])), str(sub / 'e.parquet'))
+    with pytest.raises(ImageInputError, match='e.parquet: no column'):
+        read_image_list(str(sub / 'e.parquet'))
+    with pytest.raises(ImageInputError, match='.txt'):
+        read_image_list(str(sub / 'f.json'))
+
+
+def test_infer_reads_a_list(tmp_path):
+    """--list: the images a list names, in its order, as if named."""
+    images = write_random_images(tmp_path / 'im', ['a.jpg', 'b.jpg'],
+                                 (30, 40))
+    (tmp_path / 'l.txt').write_text('im/b.jpg\nim/a.jpg\n')
+    cfg = osp.join(REPO, 'tests', 'data', 'tiny_q2l.py')
+    results = load_tool('infer').main(
+        [cfg, _ckpt(tmp_path, cfg), '--list', str(tmp_path / 'l.txt'),
+         '--device', 'cpu'])
+    assert [r['img_path'] for r in results] == [
+        osp.join(images, 'b.jpg'), osp.join(images, 'a.jpg')]
+
+
+def _ckpt(tmp_path, cfg):
+    import torch
+    from mlic.apis import MultiLabelInferencer
+    torch.manual_seed(0)
+    model = MultiLabelInferencer(cfg, device='cpu')
+    path = str(tmp_path / 'm.pth')
+    torch.save(dict(state_dict=model.model.state_dict()), path)
+    return path
