@@ -14,7 +14,7 @@ files, each written whole and renamed into place; :meth:`finish` streams
 the shards into ``<out>`` (atomically) and removes the folder. ``resume``
 reads the image paths of the shards written so far; the rows of a shard
 not yet written are scored again. The lock and the run record are those
-of :class:`~mlic.apis.tagging.ResultWriter`.
+of :class:`~mlic.apis.result_files.ResultWriter`.
 """
 import json
 import os
@@ -23,7 +23,7 @@ import shutil
 from typing import Iterable, Optional, Sequence
 
 from mlic.fileio import atomic_replace, write_error
-from .tagging import ResultFileError, ResultWriter
+from .result_files import ResultFileError, ResultWriter
 
 PARQUET_HINT = ('Parquet output needs pyarrow: pip install -e ".[ray]" (or '
                 'pip install pyarrow)')

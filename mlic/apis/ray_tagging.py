@@ -330,6 +330,7 @@ def summary_line(summary: dict) -> str:
             + share)
 
 
-__all__ = ['tag_on_ray', 'check_resources', 'ClusterTooSmallError', 'decode_batch', 'Scorer', 'build_dataset',
-           'connect', 'require_ray', 'summary_line', 'write_skipped',
-           'RAY_HINT', 'SKIPPED_SUFFIX']
+__all__ = ['tag_on_ray', 'check_resources', 'ClusterTooSmallError',
+           'decode_batch', 'Scorer', 'build_dataset', 'connect',
+           'require_ray', 'summary_line', 'write_skipped', 'RAY_HINT',
+           'SKIPPED_SUFFIX']
