@@ -38,6 +38,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from mlic.fileio import atomic_write
+from .result_files import format_line, result_format
 from .tagging import open_writer, run_record_for
 
 RAY_HINT = ('Ray Data is not installed: pip install -e ".[ray]" (or pip '
@@ -98,10 +99,18 @@ def decode_batch(batch: dict, cfg) -> dict:
 
 class Scorer:
     """A model actor: the model built once, then batch after batch of
-    decoded images scored (a Ray Data actor; one GPU each when given)."""
+    decoded images scored (a Ray Data actor; one GPU each when given).
+
+    With ``line_format`` ('.jsonl' or '.csv') it also turns each image's
+    scores into its output line (thresholds, ``topk``, ``only_predicted``
+    as the driver's inferencer says), so that the driver only appends
+    bytes: one driver then keeps up with many GPUs."""
 
     def __init__(self, cfg, checkpoint: str, device: Optional[str],
-                 amp: Optional[bool], fold_bn: Optional[bool]):
+                 amp: Optional[bool], fold_bn: Optional[bool],
+                 thresholds=None, topk: Optional[int] = None,
+                 only_predicted: bool = False,
+                 line_format: Optional[str] = None):
         from mlic.utils import register_all_modules
         from .inferencer import MultiLabelInferencer
         register_all_modules()
@@ -109,7 +118,10 @@ class Scorer:
             import torch
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.infer = MultiLabelInferencer(cfg, checkpoint, device=device,
-                                          amp=amp, fold_bn=fold_bn)
+                                          amp=amp, fold_bn=fold_bn,
+                                          thresholds=thresholds)
+        self.topk, self.only_predicted = topk, only_predicted
+        self.line_format = line_format
 
     def __call__(self, batch: dict) -> dict:
         start = time.perf_counter()
@@ -120,12 +132,30 @@ class Scorer:
             scores[ok] = self.infer.score_prepared(
                 [batch['prepared'][k] for k in ok],
                 [str(batch['img_path'][k]) for k in ok])
+        out = dict(idx=batch['idx'], img_path=batch['img_path'],
+                   error=errors, decode_s=batch['decode_s'])
+        if self.line_format:
+            out['line'] = np.array(
+                ['' if errors[k] else format_line(
+                    result_for(self.infer, str(batch['img_path'][k]),
+                               scores[k], self.topk, self.only_predicted),
+                    self.line_format, self.infer.classes)
+                 for k in range(len(errors))], dtype=object)
+        else:
+            out['scores'] = scores
         n = max(len(errors), 1)
-        return dict(idx=batch['idx'], img_path=batch['img_path'],
-                    error=errors, scores=scores,
-                    decode_s=batch['decode_s'],
-                    model_s=np.full(len(errors),
-                                    (time.perf_counter() - start) / n))
+        out['model_s'] = np.full(len(errors),
+                                 (time.perf_counter() - start) / n)
+        return out
+
+
+def result_for(infer, path: str, scores, topk: Optional[int],
+               only_predicted: bool) -> dict:
+    """One image's result as ``infer.py`` writes it."""
+    r = infer.result(path, scores, topk)
+    if only_predicted:
+        r.pop('scores')
+    return r
 
 
 # -- the driver --------------------------------------------------------------
@@ -153,6 +183,9 @@ def build_dataset(cfg, checkpoint: str, items: Sequence[str], indices,
                   gpus_per_worker: float, cpus_per_worker: float,
                   decode_cpus: Optional[int], device: Optional[str],
                   amp: Optional[bool], fold_bn: Optional[bool],
+                  thresholds=None, topk: Optional[int] = None,
+                  only_predicted: bool = False,
+                  line_format: Optional[str] = None,
                   rows_per_block: Optional[int] = None):
     """The Ray dataset of scored images, in the order of ``items``."""
     ray = require_ray()
@@ -183,7 +216,8 @@ def build_dataset(cfg, checkpoint: str, items: Sequence[str], indices,
     return ds.map_batches(
         Scorer, fn_constructor_kwargs=dict(
             cfg=cfg, checkpoint=os.path.abspath(checkpoint), device=device,
-            amp=amp, fold_bn=fold_bn),
+            amp=amp, fold_bn=fold_bn, thresholds=thresholds, topk=topk,
+            only_predicted=only_predicted, line_format=line_format),
         batch_size=batch_size, batch_format='numpy',
         compute=ray.data.ActorPoolStrategy(size=model_workers),
         num_gpus=gpus_per_worker or None, num_cpus=cpus_per_worker)
@@ -245,6 +279,11 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
         writer = open_writer(out, infer.classes, resume=resume,
                              run=run_record_for(infer, items, checkpoint,
                                                 topk, only_predicted))
+    # JSONL/CSV lines are made by the model actors; Parquet rows and the
+    # printed table from the scores, here
+    line_format = None
+    if out and result_format(out) in ('.jsonl', '.csv'):
+        line_format = result_format(out)
     todo = list(range(len(items)))
     if writer is not None and writer.done:
         todo = [i for i in todo if items[i] not in writer.done]
@@ -269,7 +308,9 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
                 gpus_per_worker=gpus_per_worker,
                 cpus_per_worker=cpus_per_worker, decode_cpus=decode_cpus,
                 device=device or ('cuda' if gpus_per_worker else 'cpu'),
-                amp=infer.amp, fold_bn=infer.fold_bn)
+                amp=infer.amp, fold_bn=infer.fold_bn,
+                thresholds=[float(t) for t in infer.thresholds], topk=topk,
+                only_predicted=only_predicted, line_format=line_format)
             done, next_line, start = 0, progress_every, time.perf_counter()
             for batch in ds.iter_batches(batch_size=None,
                                          batch_format='numpy'):
@@ -280,17 +321,20 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
                     if why:
                         skipped.append((path, why))
                         log(f'skipped {path}: {why}')
-                        continue
-                    r = infer.result(path, batch['scores'][k], topk)
-                    if only_predicted:
-                        r.pop('scores')
-                    chunk.append(r)
+                    elif line_format:
+                        chunk.append(batch['line'][k])
+                    else:
+                        chunk.append(result_for(infer, path,
+                                                batch['scores'][k], topk,
+                                                only_predicted))
                 summary['decode_s'] += float(np.sum(batch['decode_s']))
                 summary['model_s'] += float(np.sum(batch['model_s']))
-                if writer is not None:
-                    writer.write(chunk)
-                else:
+                if writer is None:
                     results.extend(chunk)
+                elif line_format:
+                    writer.write_lines(chunk)
+                else:
+                    writer.write(chunk)
                 done += len(batch['img_path'])
                 if done >= next_line or done == len(todo):
                     rate = done / max(time.perf_counter() - start, 1e-9)

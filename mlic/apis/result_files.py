@@ -265,7 +265,12 @@ class ResultWriter:
         self._file.write(buf.getvalue().encode('utf-8'))
 
     def write(self, results: Iterable[dict]) -> None:
-        lines = [format_line(r, self.fmt, self.classes) for r in results]
+        self.write_lines([format_line(r, self.fmt, self.classes)
+                          for r in results])
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Append lines already in this file's format
+        (:func:`format_line`), one per image."""
         try:
             self._file.write(''.join(lines).encode('utf-8'))
             self._file.flush()

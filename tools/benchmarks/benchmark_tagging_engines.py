@@ -6,6 +6,8 @@ model workers; and how fast one core decodes images for the model.
     python tools/benchmarks/benchmark_tagging_engines.py CONFIG [CKPT] FOLDER
         [--procs 2] [--ray-workers 1 2] [--batch-size 32] [--limit 3000]
         [--decode-folder JPEGS_448]
+    python tools/benchmarks/benchmark_tagging_engines.py CONFIG FOLDER \
+        --driver-classes 80 1000
 
 Without CKPT a random-weight checkpoint of the model is written to a
 temporary folder (the speed is the same). Every command writes JSONL to a
@@ -58,6 +60,48 @@ def decode_rate(config, folder, limit):
     return len(images), len(images) / (time.perf_counter() - start)
 
 
+def driver_rate(num_classes, count=20000):
+    """Images per second one driver process turns into written results,
+    for ``num_classes`` classes: JSONL lines made elsewhere (what the Ray
+    engine's driver does: the model actors make them) and made here, and
+    Parquet rows (made here); and the bytes an image takes."""
+    import types
+
+    import numpy as np
+
+    from mlic.apis import MultiLabelInferencer
+    from mlic.apis.result_files import format_line
+    from mlic.apis.tagging import open_writer
+    classes = [f'class_{k}' for k in range(num_classes)]
+    fake = types.SimpleNamespace(classes=classes,
+                                 thresholds=np.full(num_classes, 0.5))
+    rng = np.random.default_rng(0)
+    batches = [[MultiLabelInferencer.result(
+        fake, f'/archive/{k + j:09d}.jpg', s, None) for j, s in enumerate(
+            rng.random((256, num_classes), dtype=np.float32) ** 4)]
+        for k in range(0, count, 256)]
+    lines = [[format_line(r, '.jsonl', classes) for r in b]
+             for b in batches]
+    n = sum(len(b) for b in batches)
+    tmp = tempfile.mkdtemp(prefix='mlic_driver_')
+    rates = {}
+    for name, ext, feed in (('JSONL lines', '.jsonl', 'lines'),
+                            ('JSONL results', '.jsonl', 'results'),
+                            ('Parquet results', '.parquet', 'results')):
+        path = osp.join(tmp, name.replace(' ', '_') + ext)
+        writer = open_writer(path, classes)
+        start = time.perf_counter()
+        for b, ls in zip(batches, lines):
+            if feed == 'lines':
+                writer.write_lines(ls)
+            else:
+                writer.write(b)
+        writer.finish()
+        rates[name] = (n / (time.perf_counter() - start),
+                       os.path.getsize(path) / n)
+    return rates
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
@@ -68,7 +112,16 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--limit', type=int, default=3000)
     parser.add_argument('--decode-folder')
+    parser.add_argument('--driver-classes', type=int, nargs='*',
+                        help='only measure the driver\'s write rate for '
+                        'these class counts')
     args = parser.parse_args(argv)
+    if args.driver_classes:
+        for c in args.driver_classes:
+            for name, (rate, size) in driver_rate(c).items():
+                print(f'driver, {c} classes, {name}: {rate:.0f} img/s, '
+                      f'{size:.0f} B/image')
+        return
     ckpt, folder = (args.paths if len(args.paths) == 2
                     else (None, args.paths[0]))
     from mlic.apis import list_images
