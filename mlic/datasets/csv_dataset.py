@@ -35,7 +35,7 @@ from mmpretrain.datasets import MultiLabelDataset
 from mlic.registry import DATASETS
 from .errors import DatasetError
 from .label_index import LabelIndexBuilder
-from mlic.structures.label_states import NEGATIVE_KEY, STATE_KEYS
+from mlic.structures.label_states import NEGATIVE_KEY, set_states
 
 IGNORED_KEY = 'gt_label_ignore'
 
@@ -219,9 +219,7 @@ class CsvMultiLabel(MultiLabelDataset):
         out = self.pipeline(dict(info))
         sample = out.get('data_samples') if isinstance(out, dict) else None
         if sample is not None:
-            for key in STATE_KEYS:
-                if key in info and sample.get(key, None) is None:
-                    sample.set_field(info[key], key)
+            set_states(sample, info, overwrite=False)
         return out
 
     def _build_index(self):

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from mlic.registry import DATASETS
-from mlic.structures.label_states import NEGATIVE_KEY, UNKNOWN_KEY
+from mlic.structures.label_states import NEGATIVE_KEY, UNKNOWN_KEY, set_states
 
 MODES = ('random', 'per_class', 'single_positive')
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -185,8 +185,7 @@ class HideLabels:
                   if sample.get(k, None) is not None}
         new = self._hide(index, labels)
         sample.set_gt_label(new.pop('gt_label').tolist())
-        for key, value in new.items():
-            sample.set_field(value.tolist(), key)
+        set_states(sample, new)
         return out
 
 

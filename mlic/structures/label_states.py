@@ -74,3 +74,19 @@ def unscored_classes(sample, positive: np.ndarray) -> np.ndarray:
     if not has_unknowns(sample):
         return ignored_classes(sample, positive)
     return np.flatnonzero(label_states(sample, positive) < 0)
+
+
+def set_states(sample, fields: dict, overwrite: bool = True) -> None:
+    """Put the label-state entries of ``fields`` (any of
+    :data:`STATE_KEYS`) on a packed data sample, as lists. ``overwrite=
+    False`` keeps a state the pipeline already packed. The one place the
+    data side writes states (a dataset whatever ``PackInputs`` packs, a
+    wrapper that hides labels)."""
+    for key in STATE_KEYS:
+        if key not in fields:
+            continue
+        if not overwrite and sample.get(key, None) is not None:
+            continue
+        value = fields[key]
+        sample.set_field(value.tolist() if hasattr(value, 'tolist')
+                         else list(value), key)
