@@ -30,6 +30,7 @@ output is one stream (about 1 KB an image for 80 classes in JSONL, less in
 Parquet or with ``only_predicted``). docs/large_scale.md says where these
 limits lie and how the work scales.
 """
+import hashlib
 import os
 import sys
 import time
@@ -63,9 +64,9 @@ def require_ray():
 _PIPELINES = {}
 
 
-def _pipelines_for(cfg):
-    """The test pipeline of ``cfg``, built once per worker process."""
-    key = cfg.pretty_text
+def _pipelines_for(cfg, key: str):
+    """The test pipeline of ``cfg``, built once per worker process
+    (``key``: what identifies it, computed once by the driver)."""
     if key not in _PIPELINES:
         from mlic.utils import register_all_modules
         from .inferencer import test_pipelines
@@ -75,7 +76,7 @@ def _pipelines_for(cfg):
     return _PIPELINES[key]
 
 
-def decode_batch(batch: dict, cfg) -> dict:
+def decode_batch(batch: dict, cfg, key: str = '') -> dict:
     """Read and transform a batch of images (a Ray Data CPU task).
 
     ``batch``: ``idx``, ``img_path``. Adds ``prepared`` (the test
@@ -84,7 +85,7 @@ def decode_batch(batch: dict, cfg) -> dict:
     per image)."""
     from .inferencer import prepare_item
     start = time.perf_counter()
-    pipelines = _pipelines_for(cfg)
+    pipelines = _pipelines_for(cfg, key)
     prepared, errors = [], []
     for idx, path in zip(batch['idx'], batch['img_path']):
         out, err = prepare_item(pipelines, str(path), int(idx))
@@ -110,12 +111,16 @@ class Scorer:
                  amp: Optional[bool], fold_bn: Optional[bool],
                  thresholds=None, topk: Optional[int] = None,
                  only_predicted: bool = False,
-                 line_format: Optional[str] = None):
+                 line_format: Optional[str] = None,
+                 threads: Optional[int] = None):
+        import torch
+
         from mlic.utils import register_all_modules
         from .inferencer import MultiLabelInferencer
         register_all_modules()
+        if threads:  # the CPUs this actor holds (not Ray's default of 1)
+            torch.set_num_threads(threads)
         if device is None:
-            import torch
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.infer = MultiLabelInferencer(cfg, checkpoint, device=device,
                                           amp=amp, fold_bn=fold_bn,
@@ -204,7 +209,9 @@ def build_dataset(cfg, checkpoint: str, items: Sequence[str], indices,
     ds = ray.data.from_arrow(blocks)
     # Ray Data's defaults retry a task whose worker or node died, and
     # restart such an actor (max_restarts=-1), its batch scored again
-    ds = ds.map_batches(decode_batch, fn_kwargs=dict(cfg=cfg),
+    key = hashlib.sha256(repr(
+        cfg.test_dataloader.dataset.pipeline).encode()).hexdigest()
+    ds = ds.map_batches(decode_batch, fn_kwargs=dict(cfg=cfg, key=key),
                         batch_size=batch_size, batch_format='numpy',
                         num_cpus=1,
                         compute=ray.data.TaskPoolStrategy(size=decode_cpus),
@@ -217,7 +224,8 @@ def build_dataset(cfg, checkpoint: str, items: Sequence[str], indices,
         Scorer, fn_constructor_kwargs=dict(
             cfg=cfg, checkpoint=os.path.abspath(checkpoint), device=device,
             amp=amp, fold_bn=fold_bn, thresholds=thresholds, topk=topk,
-            only_predicted=only_predicted, line_format=line_format),
+            only_predicted=only_predicted, line_format=line_format,
+            threads=max(1, int(cpus_per_worker))),
         batch_size=batch_size, batch_format='numpy',
         compute=ray.data.ActorPoolStrategy(size=model_workers),
         num_gpus=gpus_per_worker or None, num_cpus=cpus_per_worker)
@@ -335,13 +343,20 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
                     writer.write_lines(chunk)
                 else:
                     writer.write(chunk)
+                if done == 0:
+                    summary['first_s'] = time.perf_counter() - wall
+                    first_done = len(batch['img_path'])
                 done += len(batch['img_path'])
+                summary['last_s'] = time.perf_counter() - wall
                 if done >= next_line or done == len(todo):
                     rate = done / max(time.perf_counter() - start, 1e-9)
                     log(f'{done}/{len(todo)} images, {rate:.1f} img/s, '
                         f'{len(skipped)} skipped')
                     next_line = done + progress_every
             summary['images'] = done - len(skipped)
+            if done > first_done:  # the rate once the first batch is out
+                summary['steady_img_s'] = (done - first_done) / max(
+                    summary['last_s'] - summary['first_s'], 1e-9)
     except BaseException:
         if writer is not None:
             writer.close()
@@ -368,10 +383,13 @@ def summary_line(summary: dict) -> str:
     share = (f'; worker time {100 * summary["decode_s"] / busy:.0f}% '
              f'decode, {100 * summary["model_s"] / busy:.0f}% model'
              if busy > 0 else '')
+    steady = (f'; first results after {summary["first_s"]:.1f} s, then '
+              f'{summary["steady_img_s"]:.1f} img/s'
+              if 'steady_img_s' in summary else '')
     return (f'ray: {summary["images"]} images, {summary["skipped"]} '
             f'skipped, {wall:.1f} s ({summary["images"] / max(wall, 1e-9):.1f}'
             f' img/s, Ray start-up {summary.get("startup_s", 0):.1f} s)'
-            + share)
+            + steady + share)
 
 
 __all__ = ['tag_on_ray', 'check_resources', 'ClusterTooSmallError',

@@ -37,7 +37,7 @@ def model(tmp_path_factory):
 
 def test_decode_then_score_gives_infer_py_lines(model):
     batch = dict(idx=np.arange(4), img_path=np.array(model['paths']))
-    decoded = decode_batch(batch, model['cfg'])
+    decoded = decode_batch(batch, model['cfg'], 'k')
     assert [bool(e) for e in decoded['error']] == [False, True, False, False]
     assert decoded['error'][1].startswith('BadImageError')
     assert decoded['prepared'][1] is None

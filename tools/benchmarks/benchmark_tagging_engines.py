@@ -5,7 +5,7 @@ model workers; and how fast one core decodes images for the model.
 
     python tools/benchmarks/benchmark_tagging_engines.py CONFIG [CKPT] FOLDER
         [--procs 2] [--ray-workers 1 2] [--batch-size 32] [--limit 3000]
-        [--decode-folder JPEGS_448]
+        [--decode-folder JPEGS_448 --decode-config coco_r101_448.py]
     python tools/benchmarks/benchmark_tagging_engines.py CONFIG FOLDER \
         --driver-classes 80 1000
 
@@ -34,6 +34,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def run(cmd, env=None):
     full = dict(os.environ, **(env or {}))
     full['PYTHONPATH'] = os.pathsep.join([ROOT, full.get('PYTHONPATH', '')])
+    full.setdefault('PYTHON', sys.executable)  # dist_launch.sh's python
     start = time.perf_counter()
     res = subprocess.run(cmd, cwd=ROOT, env=full, capture_output=True,
                          text=True)
@@ -112,6 +113,10 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--limit', type=int, default=3000)
     parser.add_argument('--decode-folder')
+    parser.add_argument('--decode-config',
+                        help="whose test pipeline --decode-folder's images "
+                        'go through (default CONFIG), e.g. '
+                        'configs/q2l_irpe/coco_r101_448.py')
     parser.add_argument('--driver-classes', type=int, nargs='*',
                         help='only measure the driver\'s write rate for '
                         'these class counts')
@@ -159,27 +164,31 @@ def main(argv=None):
                          env=dict(RAY_USAGE_STATS_ENABLED='0'))
         m = re.search(r'Ray start-up ([\d.]+) s', text)
         share = re.search(r'worker time (\d+)% decode', text)
+        steady = re.search(r'first results after ([\d.]+) s, then '
+                           r'([\d.]+) img/s', text)
         rows.append((f'--engine ray, {workers} model worker(s)', wall,
                      (float(m.group(1)) if m else None,
-                      share.group(1) if share else '?')))
+                      share.group(1) if share else '?',
+                      steady.groups() if steady else ('?', '?'))))
     n = len(images)
     best = max(n / w for name, w, r in rows if r is None)
     print(f'{n} images from {folder}, batch {args.batch_size}, cpu float32; '
           f'{platform.processor() or platform.machine()}, '
           f'{os.cpu_count()} CPUs; whole commands (start-up included)')
     print('| path | wall s | img/s | x best local | Ray start-up s | '
-          'img/s after start-up | worker time decoding |')
-    print('|---|---|---|---|---|---|---|')
+          'first results after s | img/s from then | worker time '
+          'decoding |')
+    print('|---|---|---|---|---|---|---|---|')
     for name, wall, ray in rows:
-        extra = '| - | - | - |'
+        extra = '| - | - | - | - |'
         if ray is not None and ray[0] is not None:
-            extra = (f'| {ray[0]:.1f} | {n / max(wall - ray[0], 1e-9):.1f} '
+            extra = (f'| {ray[0]:.1f} | {ray[2][0]} | {ray[2][1]} '
                      f'| {ray[1]}% |')
         print(f'| {name} | {wall:.1f} | {n / wall:.1f} | '
               f'{n / wall / best:.2f} {extra}')
     if args.decode_folder:
-        count, rate = decode_rate(args.config, args.decode_folder,
-                                  args.limit)
+        count, rate = decode_rate(args.decode_config or args.config,
+                                  args.decode_folder, args.limit)
         print(f'decoding + test pipeline, one core: {rate:.1f} img/s '
               f'({count} images from {args.decode_folder})')
 
