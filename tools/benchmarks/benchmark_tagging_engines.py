@@ -4,7 +4,7 @@ commands, start-up included): ``infer.py`` in one process,
 model workers; and how fast one core decodes images for the model.
 
     python tools/benchmarks/benchmark_tagging_engines.py CONFIG [CKPT] FOLDER
-        [--procs 2] [--ray-workers 1 2] [--batch-size 32] [--limit 3000]
+        [--procs 2] [--ray-workers 1 2 1x2] [--batch-size 32] [--limit 3000]
         [--decode-folder JPEGS_448 --decode-config coco_r101_448.py]
     python tools/benchmarks/benchmark_tagging_engines.py CONFIG FOLDER \
         --driver-classes 80 1000
@@ -109,7 +109,9 @@ def main(argv=None):
     parser.add_argument('paths', nargs='+', help='[CKPT] FOLDER')
     parser.add_argument('--procs', type=int, default=2,
                         help='dist_infer.sh processes (0: skip)')
-    parser.add_argument('--ray-workers', type=int, nargs='*', default=[1, 2])
+    parser.add_argument('--ray-workers', nargs='*', default=['1', '2'],
+                        help='model workers of each Ray run; KxC: K '
+                        'workers of C CPUs each (default 1 CPU)')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--limit', type=int, default=3000)
     parser.add_argument('--decode-folder')
@@ -156,20 +158,31 @@ def main(argv=None):
                       env=dict(OMP_NUM_THREADS=str(
                           max(1, (os.cpu_count() or 1) // args.procs))))
         rows.append((f'dist_infer.sh, {args.procs} processes', wall, None))
-    for workers in args.ray_workers:
+    for spec in args.ray_workers:
+        workers, _, cpus = spec.partition('x')
+        cpus = cpus or '1'
         wall, text = run([sys.executable, 'tools/infer.py'] + base
-                         + ['--engine', 'ray', '--model-workers',
-                            str(workers), '--out',
-                            osp.join(tmp, f'ray{workers}.jsonl')],
+                         + ['--engine', 'ray', '--model-workers', workers,
+                            '--cpus-per-worker', cpus, '--out',
+                            osp.join(tmp, f'ray{spec}.jsonl')],
                          env=dict(RAY_USAGE_STATS_ENABLED='0'))
         m = re.search(r'Ray start-up ([\d.]+) s', text)
         share = re.search(r'worker time (\d+)% decode', text)
         steady = re.search(r'first results after ([\d.]+) s, then '
                            r'([\d.]+) img/s', text)
-        rows.append((f'--engine ray, {workers} model worker(s)', wall,
+        rows.append((f'--engine ray, {workers} model worker(s) x {cpus} '
+                     'CPU', wall,
                      (float(m.group(1)) if m else None,
                       share.group(1) if share else '?',
                       steady.groups() if steady else ('?', '?'))))
+    # infer.py's own loop once started (this process, after a warm-up):
+    # the rate to hold the Ray rate after its first results against
+    from mlic.apis import MultiLabelInferencer
+    infer = MultiLabelInferencer(args.config, ckpt, device='cpu')
+    infer(images[:args.batch_size], batch_size=args.batch_size)
+    start = time.perf_counter()
+    done = sum(len(b) for b in infer.iter_batches(images, args.batch_size))
+    loop_rate = done / (time.perf_counter() - start)
     n = len(images)
     best = max(n / w for name, w, r in rows if r is None)
     print(f'{n} images from {folder}, batch {args.batch_size}, cpu float32; '
@@ -186,6 +199,11 @@ def main(argv=None):
                      f'| {ray[1]}% |')
         print(f'| {name} | {wall:.1f} | {n / wall:.1f} | '
               f'{n / wall / best:.2f} {extra}')
+    print(f'infer.py\'s loop once started (in this process, '
+          f'{torch.get_num_threads()} threads): {loop_rate:.1f} img/s; '
+          'Ray from its first results: ' + ', '.join(
+              f'{float(r[2][1]) / loop_rate:.2f}x' for _, _, r in rows
+              if r is not None and r[2][1] != '?'))
     if args.decode_folder:
         count, rate = decode_rate(args.decode_config or args.config,
                                   args.decode_folder, args.limit)
