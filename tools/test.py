@@ -2,7 +2,7 @@
 
 Prints mAP, CP, CR, CF1, OP, OR, OF1 (percent); ``--per-class`` adds the
 per-class AP table in the papers' layout (also written to the work dir as
-per_class_ap.csv / .json), ``--out`` saves per-image scores with image
+per_class_ap_<checkpoint name>.csv / .json), ``--out`` saves per-image scores with image
 ids/labels. ``--format-only --out-dir DIR`` writes the PASCAL VOC
 evaluation-server files instead of computing metrics (VOC 2012 test).
 """
@@ -177,8 +177,12 @@ def main(argv=None):
         print('\nPer-class AP (%) (known: the labels of each class that '
               'were known, when some were unknown or ignored):\n' +
               paper_table(per_class, headline['mAP'], known), flush=True)
+        # named after the checkpoint: testing two checkpoints of one work
+        # dir keeps both tables
+        stem = 'per_class_ap_' + osp.splitext(
+            osp.basename(args.checkpoint))[0]
         paths = save_per_class(runner.work_dir, per_class, headline['mAP'],
-                               known=known)
+                               stem=stem, known=known)
         print('Saved ' + ' and '.join(paths), flush=True)
     return metrics
 

@@ -258,7 +258,8 @@ def test_user_component_through_custom_imports(tmp_path):
                                       '--per-class'])
     assert 0 <= metrics['mAP'] <= 100
     # test.py's one rule: its files go beside the checkpoint
-    assert (tmp_path / 'w' / 'per_class_ap.csv').exists()
+    assert (tmp_path / 'w' / 'per_class_ap_epoch_1.csv').exists()
+    assert not (tmp_path / 'w' / 'per_class_ap.csv').exists()
     image = glob.glob(osp.join(
         os.environ['MLIC_DATA_CACHE'], '*32px*', 'val', '*.jpg'))[0]
     results = load_tool('infer').main([str(cfg), str(tmp_path / 'w' /

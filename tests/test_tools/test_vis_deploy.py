@@ -94,7 +94,7 @@ def test_plot_results(trained, tmp_path):
     rows = list(csv.DictReader(open(out / 'ap_per_class.csv')))
     by_class = {r['class']: r['AP'] for r in rows}
     # the metric's per-class AP (tools/test.py --per-class wrote it)
-    written = json.load(open(trained['work'] / 'per_class_ap.json'))
+    written = json.load(open(trained['work'] / 'per_class_ap_epoch_1.json'))
     for name, ap in written['AP'].items():
         if ap is None:
             assert by_class[name] == ''

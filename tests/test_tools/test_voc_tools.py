@@ -128,10 +128,10 @@ def test_voc07_train_then_per_class_table(tmp_path, capsys):
         [config, ckpt, '--work-dir', work, '--cfg-options'] + as_cli(opts))
     out = capsys.readouterr().out
     assert 'Per-class AP (%)' in out and 'mbike' in out
-    with open(osp.join(work, 'per_class_ap.csv')) as f:
+    with open(osp.join(work, 'per_class_ap_epoch_1.csv')) as f:
         rows = list(csv.reader(f))
     assert rows[0] == list(VOC_CLASSES) + ['mAP']
-    data = json.load(open(osp.join(work, 'per_class_ap.json')))
+    data = json.load(open(osp.join(work, 'per_class_ap_epoch_1.json')))
     assert data['classes'] == list(VOC_CLASSES)
     assert data['mAP'] == pytest.approx(metrics['mAP'])
     aps = [v for v in data['AP'].values() if v is not None]
