@@ -53,9 +53,11 @@ setup(
     install_requires=read_requirements('runtime.txt'),
     extras_require={
         # the tests install every extra, so that CI runs their tests too
-        'tests': read_requirements('tests.txt') + read_requirements('ray.txt'),
+        'tests': read_requirements('tests.txt') + read_requirements('ray.txt')
+        + read_requirements('demo.txt') + read_requirements('browser.txt'),
         'optional': read_requirements('optional.txt'),
         'ray': read_requirements('ray.txt'),
+        'demo': read_requirements('demo.txt'),
     },
     classifiers=[
         'Programming Language :: Python :: 3.10',

@@ -54,6 +54,19 @@ def upsample_map(attn: np.ndarray, height: int, width: int,
     return (up - lo) / (hi - lo) if hi > lo else np.zeros_like(up)
 
 
+def attention_overlay(image_rgb: np.ndarray, attn: np.ndarray,
+                      alpha: float = 0.55) -> np.ndarray:
+    """One attention map over the image, as an RGB uint8 array of the
+    image's size (the jet colours of :func:`attention_figure`, scaled to
+    the map's own range): what the web demo shows per label."""
+    h, w = image_rgb.shape[:2]
+    up = upsample_map(attn, h, w)
+    colour = cv2.applyColorMap((up * 255).astype(np.uint8),
+                               cv2.COLORMAP_JET)[..., ::-1]
+    out = (1 - alpha) * image_rgb.astype(np.float32) + alpha * colour
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def attention_figure(image_rgb: np.ndarray, maps: Sequence[np.ndarray],
                      labels: Sequence[dict], path: str,
                      layer_title: str = '', panel: float = 2.8,
