@@ -8,6 +8,7 @@ from .metrics import (PER_CLASS_PREFIX, MLICMetric, VOCSubmissionWriter,
 from .per_class import paper_table, save_per_class, split_per_class
 from .predictions import (PredictionsFileError, load_predictions,
                           save_predictions, validate_predictions)
+from .comparison import NotComparableError, compare, format_comparison
 from .thresholds import (ThresholdError, calibrate_thresholds,
                          read_threshold_file, resolve_thresholds)
 
@@ -21,5 +22,6 @@ __all__ = [
     'paper_table', 'save_per_class', 'split_per_class', 'ThresholdError',
     'calibrate_thresholds', 'read_threshold_file', 'resolve_thresholds',
     'load_predictions', 'save_predictions', 'validate_predictions',
-    'PredictionsFileError'
+    'PredictionsFileError', 'compare', 'format_comparison',
+    'NotComparableError'
 ]

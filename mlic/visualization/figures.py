@@ -275,6 +275,26 @@ def heatmap_figure(matrices: Dict[str, np.ndarray], classes: Sequence[str],
     return _save(fig, path)
 
 
+def difference_figure(labels: Sequence[str], values, path: str,
+                      xlabel: str, title: str = '') -> str:
+    """Horizontal bars of signed differences (one row a label, in the
+    given order from the top; green above 0, red below)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(labels)
+    fig = _figure(6.0, max(2.5, 0.22 * n + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    pos = np.arange(n)[::-1]
+    ax.barh(pos, values, color=np.where(values >= 0, '#1b7837', '#b2182b'))
+    ax.set_yticks(pos)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.axvline(0.0, color='black', linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def bar_figure(labels: Sequence[str], values, path: str, ylabel: str,
                title: str, rotate: bool = True) -> str:
     n = len(labels)
