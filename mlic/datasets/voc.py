@@ -19,6 +19,35 @@ from .errors import DatasetError
 VOC_SPLITS = ('train', 'val', 'trainval', 'test')
 
 
+def read_classes(classes, data_root: str = '') -> List[str]:
+    """Class names from a list, or from a text file (one a line, blank
+    lines skipped; relative to ``data_root`` unless absolute); names must
+    be unique and non-empty."""
+    if isinstance(classes, str):
+        path = classes if osp.isabs(classes) else osp.join(data_root,
+                                                           classes)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'classes file not found: {path} (classes={classes!r}, '
+                f'relative to data_root={data_root!r}); one class name a '
+                'line')
+        with open(path, encoding='utf-8') as f:
+            names = [line.strip() for line in f if line.strip()]
+        where = path
+    else:
+        names = [str(c).strip() for c in classes]
+        where = 'classes'
+    if not names:
+        raise DatasetError(f'{where}: no class names')
+    seen = set()
+    for name in names:
+        if not name or name in seen:
+            raise DatasetError(f'{where}: class name {name!r} is '
+                               f'{"empty" if not name else "repeated"}')
+        seen.add(name)
+    return names
+
+
 @DATASETS.register_module()
 class VOCMultiLabel(VOC):
     """``VOCdevkit/VOC2007`` or ``VOC2012`` read as image-level labels.
@@ -47,6 +76,10 @@ class VOCMultiLabel(VOC):
             in the metainfo (``year``) for the evaluation-server writer
             (a ``ConcatDataset`` of two years needs
             ``ignore_keys=['year']``).
+        classes (list | str, optional): your own class names, for data in
+            VOC's layout with other classes: a list, or a text file (one
+            name a line; relative to ``data_root`` unless absolute).
+            Default the 20 VOC classes.
         image_set_path, data_prefix, test_mode, metainfo, **kwargs: as
             mmpretrain's ``VOC`` / ``BaseDataset`` (``pipeline``, ...).
     """
@@ -63,6 +96,7 @@ class VOCMultiLabel(VOC):
                  check_files: bool = True,
                  metainfo: Optional[dict] = None,
                  year: Optional[str] = None,
+                 classes: Optional[Union[str, List[str]]] = None,
                  **kwargs):
         if split not in VOC_SPLITS:
             raise DatasetError(f'VOCMultiLabel: split={split!r} is not one '
@@ -82,6 +116,9 @@ class VOCMultiLabel(VOC):
             raise DatasetError(
                 'VOCMultiLabel: with_labels=True needs data_prefix.ann_path '
                 "(e.g. 'Annotations')")
+        if classes is not None:
+            metainfo = dict(metainfo or {},
+                            classes=tuple(read_classes(classes, data_root)))
         self.with_labels = with_labels
         self.difficult_as_positive = difficult_as_positive
         self.check_files = check_files
@@ -146,7 +183,11 @@ class VOCMultiLabel(VOC):
             if name not in self.class_to_idx:
                 raise DatasetError(
                     f'{path}: object with unknown class name {name!r}; '
-                    f'expected one of {list(self.CLASSES)}')
+                    f'expected one of {list(self.CLASSES)[:25]}. Data with '
+                    "classes of its own: VOCMultiLabel(classes=['a', 'b', "
+                    "...]) or classes='classes.txt' (one name a line, "
+                    'relative to data_root), and model.head.num_classes '
+                    'to match')
             flag = obj.find('difficult')
             text = (flag.text or '0').strip() if flag is not None else '0'
             if text not in ('0', '1'):

@@ -167,3 +167,29 @@ def test_year_comes_from_the_devkit_folder(voc07, tmp_path):
     writer.results = [('2008_000001', np.full(20, 0.5))]
     with pytest.raises(ValueError, match='which VOC year'):
         writer.compute_metrics(writer.results)
+
+
+def test_own_classes_in_voc_layout(tmp_path):
+    """Data in VOC's layout with classes of its own: a list or a file
+    relative to data_root; an unknown name says how to pass them."""
+    images = {'a': [('widget', 0), ('gadget', 1)], 'b': [('gizmo', 0)],
+              'c': [('widget', 0), ('widget', 1)]}
+    root = write_voc(tmp_path / 'Parts', images, dict(trainval=['a', 'b',
+                                                                'c']))
+    with pytest.raises(DatasetError, match=r"unknown class name 'widget'.*"
+                       r"VOCMultiLabel\(classes="):
+        VOCMultiLabel(root, split='trainval')
+    ds = VOCMultiLabel(root, split='trainval',
+                       classes=['gadget', 'gizmo', 'widget'])
+    assert ds.metainfo['classes'] == ('gadget', 'gizmo', 'widget')
+    assert _labels(ds) == [('a', [2], [0]), ('b', [1], []), ('c', [2], [])]
+    with open(osp.join(root, 'classes.txt'), 'w') as f:
+        f.write('widget\ngizmo\n\ngadget\n')
+    ds = VOCMultiLabel(root, split='trainval', classes='classes.txt')
+    assert ds.metainfo['classes'] == ('widget', 'gizmo', 'gadget')
+    assert _labels(ds)[0] == ('a', [0], [2])
+    with pytest.raises(FileNotFoundError, match='relative to data_root'):
+        VOCMultiLabel(root, split='trainval', classes='nosuch.txt')
+    with pytest.raises(DatasetError, match="'gizmo' is repeated"):
+        VOCMultiLabel(root, split='trainval',
+                      classes=['gizmo', 'widget', 'gizmo', 'gadget'])
