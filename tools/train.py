@@ -32,8 +32,14 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-validate', action='store_true',
         help='skip validation during training')
+    parser.add_argument(
+        '--stop-after-epoch', type=int, metavar='K',
+        help='stop once epoch K ends (its checkpoint written), keeping the '
+        "schedule of the config's max_epochs; --resume continues exactly")
     add_run_args(parser)
     args = parser.parse_args(argv)
+    if args.stop_after_epoch is not None and args.stop_after_epoch < 1:
+        parser.error('--stop-after-epoch must be >= 1')
     return finish_run_args(args)
 
 
@@ -51,6 +57,10 @@ def merge_args(cfg, args):
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
         enable_eval_amp(cfg, 'val_cfg')
+    if args.stop_after_epoch is not None:
+        check_stop_epoch(cfg, args.stop_after_epoch)
+        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+            dict(type='StopAfterEpochHook', epoch=args.stop_after_epoch)]
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
@@ -59,6 +69,26 @@ def merge_args(cfg, args):
     elif cfg.get('load_from', None):
         check_file_exists(cfg.load_from, 'checkpoint given as load_from')
     return cfg
+
+
+def check_stop_epoch(cfg, epoch):
+    """--stop-after-epoch K needs an epoch-based run longer than K whose
+    checkpoints include epoch K (else the resume would go back further)."""
+    train_cfg = cfg.get('train_cfg', None) or {}
+    max_epochs = train_cfg.get('max_epochs', None)
+    if train_cfg.get('by_epoch', True) is False or max_epochs is None:
+        sys.exit('error: --stop-after-epoch is for epoch-based training '
+                 '(train_cfg.max_epochs)')
+    if epoch >= max_epochs:
+        sys.exit(f'error: --stop-after-epoch {epoch}: the run has '
+                 f'{max_epochs} epochs; it stops there anyway')
+    hook = (cfg.get('default_hooks', None) or {}).get('checkpoint') or {}
+    interval = hook.get('interval', 1)
+    if hook.get('by_epoch', True) and interval > 0 and epoch % interval:
+        sys.exit(f'error: --stop-after-epoch {epoch}: checkpoints are '
+                 f'written every {interval} epochs, so epoch {epoch} would '
+                 f'have none; stop at a multiple of {interval}, or add '
+                 f'--cfg-options default_hooks.checkpoint.interval=1')
 
 
 def main(argv=None):

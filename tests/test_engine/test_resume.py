@@ -99,3 +99,39 @@ def test_augmentation_does_not_depend_on_the_loader(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
     e0, e1 = batches[0, 0], batches[0, 1]
     assert any(not torch.equal(e0[k], e1[k]) for k in e0)
+
+
+def test_stop_after_epoch_then_resume_is_the_uninterrupted_run(
+        tmp_path, uninterrupted):
+    """--stop-after-epoch 1 of a 2-epoch run: epoch 1's checkpoint, no
+    epoch 2; --resume finishes the run the uninterrupted one is."""
+    opts = ['train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False']
+    work = tmp_path / 'stopped'
+    train = load_tool('train')
+    train.main([TINY_Q2L, '--work-dir', str(work), '--stop-after-epoch', '1',
+                '--cfg-options'] + opts + PLUGINS)
+    assert (work / 'epoch_1.pth').exists()
+    assert not (work / 'epoch_2.pth').exists()
+    # the same lr as the 2-epoch run at that point (not a 1-epoch schedule)
+    ck = read_checkpoint(str(work / 'epoch_1.pth'))
+    ref = read_checkpoint(str(uninterrupted / 'epoch_1.pth'))
+    assert ck['message_hub']['runtime_info']['max_epochs'] == 2
+    assert all(torch.equal(ck['state_dict'][k], ref['state_dict'][k])
+               for k in ref['state_dict'])
+    train.main([TINY_Q2L, '--work-dir', str(work), '--resume',
+                '--cfg-options'] + opts + PLUGINS)
+    full = _weights(uninterrupted / 'epoch_2.pth')
+    resumed = _weights(work / 'epoch_2.pth')
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_stop_after_epoch_refuses_what_it_cannot_keep(tmp_path):
+    train = load_tool('train')
+    with pytest.raises(SystemExit, match='the run has 2 epochs'):
+        train.main([TINY_Q2L, '--work-dir', str(tmp_path / 'a'),
+                    '--stop-after-epoch', '2'])
+    with pytest.raises(SystemExit, match='every 2 epochs.*multiple of 2'):
+        train.main([TINY_Q2L, '--work-dir', str(tmp_path / 'b'),
+                    '--stop-after-epoch', '1', '--cfg-options',
+                    'default_hooks.checkpoint.interval=2'])
