@@ -327,6 +327,44 @@ def curves_figure(curves: Dict[str, tuple], path: str, xlabel: str,
     return _save(fig, path)
 
 
+def training_curves_figure(runs: Dict[str, dict], path: str,
+                           title: str = '') -> str:
+    """Training loss, learning rate and validation mAP per epoch of one or
+    more runs (:func:`mlic.visualization.run_logs.read_run`), one colour a
+    run; with EMA, the raw weights' mAP solid and the EMA's dashed."""
+    fig = _figure(13.0, 3.8)
+    axes = [fig.add_subplot(1, 3, k) for k in (1, 2, 3)]
+    colours = [f'C{k % 10}' for k in range(len(runs))]
+    for colour, (name, run) in zip(colours, runs.items()):
+        epochs = run['epochs']
+        pairs = [(e, v) for e, v in zip(epochs, run['loss']) if v is not None]
+        if pairs:
+            axes[0].plot(*zip(*pairs), color=colour, label=name)
+        pairs = [(e, v) for e, v in zip(epochs, run['lr']) if v is not None]
+        if pairs:
+            axes[1].plot(*zip(*pairs), color=colour, label=name)
+        val = run['val']
+        lines = ([('raw/mAP', '-', ' raw'), ('ema/mAP', '--', ' EMA')]
+                 if 'ema/mAP' in val else [('mAP', '-', '')])
+        for key, style, suffix in lines:
+            points = sorted(val.get(key, {}).items())
+            if points:
+                axes[2].plot(*zip(*points), style, color=colour,
+                             label=name + suffix)
+    for ax, label in zip(axes, ('training loss (epoch mean)',
+                                'learning rate (epoch end)',
+                                'validation mAP (%)')):
+        ax.set_xlabel('epoch')
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc='best')
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def cooccurrence(labels: np.ndarray) -> tuple:
     """(counts C x C, conditional C x C) of a {0,1} (N, C) label matrix:
     counts[i, j] = images with both i and j; conditional[i, j] = P(j | i)

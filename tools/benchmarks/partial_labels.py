@@ -21,7 +21,6 @@ draws the validation mAP of each run's work dir by epoch (the figure of
 docs/partial_labels.md).
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -121,23 +120,20 @@ def more_seeds(results, epochs, seeds):
 
 def read_run(work_dir):
     """Per-epoch validation metrics and the mean training step time."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
-    curve, times = [], []
-    for path in files:
-        with open(path) as f:
-            for line in f:
-                row = json.loads(line)
-                if 'mAP' in row:
-                    curve.append(dict(epoch=row.get('step'),
-                                      **{k: row[k] for k in KEYS}))
-                elif 'time' in row and 'loss' in row:
-                    times.append(row['time'])
+    from mlic.visualization.run_logs import NoRunLogError
+    from mlic.visualization.run_logs import read_run as read_logs
+    try:
+        run = read_logs(work_dir)
+    except NoRunLogError:
+        return dict(curve=[])
+    val = run['val']
+    epochs = sorted(val.get('mAP', {}))
+    curve = [dict(epoch=e, **{k: val[k][e] for k in KEYS}) for e in epochs]
     out = dict(curve=curve)
     if curve:
         out['final'] = curve[-1]
-    if times:
-        out['step_s'] = sum(times) / len(times)
+    if run['step_s'] is not None:
+        out['step_s'] = run['step_s']
     return out
 
 
