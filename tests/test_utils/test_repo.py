@@ -1,4 +1,5 @@
 """The README's Quick start and CI stay in step."""
+import glob
 import os.path as osp
 import re
 
@@ -120,3 +121,24 @@ def test_every_paper_config_is_in_the_model_index_and_back():
             code = collection['Code']
             assert osp.isdir(osp.join(REPO, code['URL'])), code
             assert code['Version'] == f'mlic {version["__version__"]}'
+
+
+def test_model_zoo_plans_every_paper_config_and_marks_its_figures():
+    """docs/model_zoo.md "on N GPUs": a wall-time row for every paper
+    config, each throughput marked measured (M) or estimated (E: with the
+    rule), and none of the sentences that contradicted the figures."""
+    with open(osp.join(REPO, 'docs', 'model_zoo.md'), encoding='utf-8') as f:
+        text = f.read()
+    plan = text[text.index('## Train the paper'):text.index(
+        '6. **CPU cores')]
+    configs = sorted(osp.basename(p) for p in glob.glob(
+        osp.join(REPO, 'configs', 'q2l_irpe', '*.py'))
+        if 'shapes_demo' not in p)
+    for name in configs:
+        rows = [line for line in plan.splitlines()
+                if line.strip().startswith(f'| `{name}`')]
+        assert len(rows) == 1, f'no wall-time row for {name}'
+        cell = rows[0].split('|')[3]
+        assert '(M' in cell or '(E: ' in cell, rows[0]
+    assert 'no GPU was available' not in text
+    assert 'A 16 GB\n   card fits every config' not in text
