@@ -37,8 +37,33 @@ PARTIAL_LOAD_HINT = ('--partial-load (tools/train.py, tools/test.py) or '
 
 
 @RUNNERS.register_module()
+class TablesToDebug(logging.Filter):
+    """Demote mmengine's start-of-run tables (the system environment, the
+    whole config, the hook order) from INFO to DEBUG, so that a log starts
+    with the run's summary; ``log_level='DEBUG'`` shows them again, and the
+    config is in the work dir anyway (mmengine dumps it there)."""
+
+    MARKS = ('System environment:', 'Config:', 'Hooks will be executed')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            head = str(record.msg)[:120]
+            if any(mark in head for mark in self.MARKS):
+                record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        return True
+
+
 class MLICRunner(Runner):
-    """mmengine's ``Runner`` with the four changes below."""
+    """mmengine's ``Runner`` with the five changes below."""
+
+    def build_logger(self, log_level='INFO', log_file=None, **kwargs):
+        """mmengine's logger, its start-of-run tables at DEBUG
+        (:class:`TablesToDebug`): the log opens with the run's summary."""
+        logger = super().build_logger(log_level=log_level,
+                                      log_file=log_file, **kwargs)
+        if not any(isinstance(f, TablesToDebug) for f in logger.filters):
+            logger.addFilter(TablesToDebug())
+        return logger
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
@@ -196,4 +221,34 @@ def build_runner(cfg, notes=()):
             f'Run set-up: {note}', None, None)
         for handler in files:
             handler.handle(record)
+    runner.logger.info(run_summary(cfg, runner))
     return runner
+
+
+def run_summary(cfg, runner) -> str:
+    """One line on what this run is: the config, the work dir, the
+    schedule, the batch, the precision, where it starts from."""
+    train = cfg.get('train_cfg', None) or {}
+    loader = cfg.get('train_dataloader', None) or {}
+    optim = cfg.get('optim_wrapper', None) or {}
+    lr = (optim.get('optimizer', None) or {}).get('lr', None)
+    world = runner.world_size if hasattr(runner, 'world_size') else 1
+    name = osp.basename(str(getattr(cfg, 'filename', None) or 'config'))
+    parts = [f'Run: {name} -> {cfg.work_dir}']
+    if train.get('max_epochs'):
+        parts.append(f'{train["max_epochs"]} epochs')
+    if loader.get('batch_size'):
+        parts.append(f'batch {loader["batch_size"]} x {world} process'
+                     f'{"es" if world > 1 else ""}')
+    if lr is not None:
+        parts.append(f'peak lr {lr:g}')
+    kind = str(optim.get('type', 'OptimWrapper'))
+    parts.append('mixed precision' if 'Amp' in kind else 'float32')
+    if cfg.get('resume', False):
+        parts.append(f'resuming {cfg.get("load_from") or "the latest"}')
+    elif cfg.get('load_from', None):
+        parts.append(f'from {cfg.load_from}'
+                     + (' (partial load)' if cfg.get('partial_load', False)
+                        else ''))
+    return ('; '.join(parts) + '. Environment, config and hook tables: '
+            "log_level='DEBUG'; the config is also in the work dir.")
