@@ -44,8 +44,8 @@ def demo_ckpt(tmp_path_factory):
     return path
 
 
-def test_finetune_keeps_the_backbone_and_starts_new_queries(demo_ckpt,
-                                                             tmp_path):
+def test_finetune_keeps_the_backbone_and_starts_new_queries(
+        demo_ckpt, tmp_path):
     work = tmp_path / 'ft'
     load_tool('train').main([_tiny(tmp_path), '--work-dir', str(work),
                              '--cfg-options', f'load_from={demo_ckpt}',
