@@ -185,7 +185,8 @@ def main(argv=None):
     loop_rate = done / (time.perf_counter() - start)
     n = len(images)
     best = max(n / w for name, w, r in rows if r is None)
-    print(f'{n} images from {folder}, batch {args.batch_size}, cpu float32; '
+    print(f'{n} images from {folder}, batch {args.batch_size}, cpu, the '
+          "config's evaluation precision; "
           f'{platform.processor() or platform.machine()}, '
           f'{os.cpu_count()} CPUs; whole commands (start-up included)')
     print('| path | wall s | img/s | x best local | Ray start-up s | '
