@@ -1,3 +1,4 @@
+import contextlib
 import importlib.util
 import json
 import os
@@ -178,3 +179,41 @@ def as_cli(opts):
             v = '(' + ','.join(map(str, v)) + ')'
         out.append(f'{k}={v}')
     return out
+
+
+@contextlib.contextmanager
+def web_demo_server(config, checkpoint, extra=(), timeout=120):
+    """tools/visualization/web_demo.py on a free port; yields its URL and
+    stops it at the end."""
+    import time
+    import urllib.request
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False',
+               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'tests',
+                                                          'data')]))
+    proc = subprocess.Popen(
+        [sys.executable, osp.join(REPO, 'tools', 'visualization',
+                                  'web_demo.py'), config, checkpoint,
+         '--port', port, '--device', 'cpu'] + list(extra), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f'http://127.0.0.1:{port}/'
+    try:
+        end = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise AssertionError(proc.stdout.read()[-3000:])
+                if time.time() > end:
+                    raise AssertionError(f'the web demo did not answer in '
+                                         f'{timeout} s')
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -249,7 +249,11 @@ def test_user_component_through_custom_imports(tmp_path):
                     str(tmp_path / 'w')], cwd=tmp_path, env=bare)
     assert (tmp_path / 'w' / 'epoch_1.pth').exists()
     assert 'TinyConvNet' in (tmp_path / 'w' / 'custom.py').read_text()
-    assert 'TinyConvNet' in res.stdout + res.stderr  # the model was built
+    # the model was built with the user's backbone: its own parameters
+    from mlic.engine import read_checkpoint
+    keys = read_checkpoint(str(tmp_path / 'w' / 'epoch_1.pth'))['state_dict']
+    assert any(k.startswith('backbone.body.') for k in keys)
+    assert 'Run: custom.py' in res.stdout + res.stderr
     # test.py and infer.py in this process, whose path does not hold the
     # user's folder either: the config's folder is searched for its imports
     assert str(project) not in sys.path

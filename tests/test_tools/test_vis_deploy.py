@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_tool
+from conftest import REPO, load_tool, web_demo_server
 from mlic.evaluation import load_predictions
 
 pytestmark = pytest.mark.slow  # integration: pytest -m 'not slow' skips it
@@ -316,8 +316,20 @@ def test_the_deployment_page_runs_as_written(trained, tmp_path,
          str(tmp_path / 'work_dirs' / 'demo.onnx'), '--dynamic-batch'])
     shutil.copy(trained['dumped']['img_paths'][0], tmp_path / 'photo.jpg')
     monkeypatch.chdir(tmp_path)
+    served = 0
     for block in blocks:
+        if 'gradio_client' in block:  # the web demo's API: a live server
+            pytest.importorskip('gradio', reason='pip install -e ".[demo]"')
+            with web_demo_server(TINY_Q2L, trained['ckpt']) as url:
+                api = {}
+                exec(compile(block.replace('http://127.0.0.1:7860/', url),
+                             'docs block', 'exec'), api)
+            assert len(api['out']['scores']) == 12
+            assert set(api['out']['labels']) <= set(api['out']['scores'])
+            served += 1
+            continue
         ns = {}
         exec(compile(block, 'docs block', 'exec'), ns)
+    assert served == 1
     assert set(ns['labels']) <= set(ns['classes'])
     assert len(ns['scores']) == len(ns['classes']) == 12

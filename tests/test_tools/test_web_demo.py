@@ -4,19 +4,15 @@ compared with infer.py's; a bad file shows the inferencer's message; the
 threshold re-labels; the page's screenshot; Gradio's API from
 gradio_client. The app's logic is also tested without a browser."""
 import json
-import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, free_port, load_tool, write_random_images
+from conftest import REPO, load_tool, web_demo_server, write_random_images
 
 gr = pytest.importorskip('gradio', reason='pip install -e ".[demo]"')
 
@@ -73,35 +69,9 @@ def test_demo_model_labels_thresholds_and_overlay(model):
 
 @pytest.fixture(scope='module')
 def server(model):
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False',
-               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'tests',
-                                                          'data')]))
-    proc = subprocess.Popen(
-        [sys.executable, osp.join(REPO, 'tools', 'visualization',
-                                  'web_demo.py'), CFG, model['ckpt'],
-         '--port', port, '--device', 'cpu', '--thr', '0.5', '--examples',
-         model['images']], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    url = f'http://127.0.0.1:{port}/'
-    end = time.time() + 120
-    while time.time() < end:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(proc.stdout.read()[-3000:])
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail('the web demo did not answer in 120 s')
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with web_demo_server(CFG, model['ckpt'], ['--thr', '0.5', '--examples',
+                                              model['images']]) as url:
+        yield url
 
 
 @pytest.fixture
