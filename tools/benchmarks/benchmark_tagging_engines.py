@@ -21,6 +21,7 @@ import os
 import os.path as osp
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,15 @@ def driver_rate(num_classes, count=20000):
         for k in range(0, count, 256)]
     lines = [[format_line(r, '.jsonl', classes) for r in b]
              for b in batches]
-    n = sum(len(b) for b in batches)
     tmp = tempfile.mkdtemp(prefix='mlic_driver_')
+    try:
+        return _write_rates(tmp, batches, lines, classes, open_writer)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # up to GBs of output
+
+
+def _write_rates(tmp, batches, lines, classes, open_writer):
+    n = sum(len(b) for b in batches)
     rates = {}
     for name, ext, feed in (('JSONL lines', '.jsonl', 'lines'),
                             ('JSONL results', '.jsonl', 'results'),
@@ -129,10 +137,17 @@ def main(argv=None):
                 print(f'driver, {c} classes, {name}: {rate:.0f} img/s, '
                       f'{size:.0f} B/image')
         return
+    tmp = tempfile.mkdtemp(prefix='mlic_engines_')
+    try:
+        return _run_engines(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_engines(args, tmp):
     ckpt, folder = (args.paths if len(args.paths) == 2
                     else (None, args.paths[0]))
     from mlic.apis import list_images
-    tmp = tempfile.mkdtemp(prefix='mlic_engines_')
     images = list_images(folder)[:args.limit]
     listing = osp.join(tmp, 'images')
     os.makedirs(listing)
