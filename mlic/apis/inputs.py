@@ -21,6 +21,8 @@ from typing import List
 import numpy as np
 from PIL import ImageOps
 
+from mlic.utils.optional import require
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
 CHANNEL_ORDERS = ('bgr', 'rgb')
@@ -138,11 +140,8 @@ def read_image_list(path: str) -> List[str]:
     taken from the list's folder, so a list travels with its images."""
     ext = osp.splitext(path)[1].lower()
     if ext == '.parquet':
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ImportError(f'{path}: reading a Parquet list needs '
-                              'pyarrow: pip install -e ".[ray]"') from None
+        pq = require('pyarrow.parquet', hint=f'{path}: reading a Parquet '
+                     'list needs pyarrow: pip install -e ".[ray]"')
         names = pq.read_schema(path).names
         column = next((c for c in LIST_COLUMNS if c in names), None)
         if column is None:

@@ -23,6 +23,7 @@ import shutil
 from typing import Iterable, Optional, Sequence
 
 from mlic.fileio import atomic_replace, write_error
+from mlic.utils.optional import require
 from .result_files import ResultFileError, ResultWriter
 
 PARQUET_HINT = ('Parquet output needs pyarrow: pip install -e ".[ray]" (or '
@@ -30,12 +31,7 @@ PARQUET_HINT = ('Parquet output needs pyarrow: pip install -e ".[ray]" (or '
 
 
 def _pyarrow():
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as err:
-        raise ImportError(f'{PARQUET_HINT} ({err})') from None
-    return pa, pq
+    return require('pyarrow', 'pyarrow.parquet', hint=PARQUET_HINT)
 
 
 def schema(classes: Sequence[str], with_scores: bool):

@@ -39,6 +39,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from mlic.fileio import atomic_write
+from mlic.utils.optional import require
 from .result_files import format_line, result_format
 from .tagging import open_writer, run_record_for
 
@@ -52,11 +53,7 @@ DECODE_MEMORY_PER_IMAGE = 48 << 20
 
 def require_ray():
     """``ray`` with Ray Data, or an ImportError saying what to install."""
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as err:
-        raise ImportError(f'{RAY_HINT} ({err})') from None
+    ray, _ = require('ray', 'ray.data', hint=RAY_HINT)
     return ray
 
 

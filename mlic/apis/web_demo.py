@@ -18,16 +18,15 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from mlic.utils.optional import require
+
 GRADIO_HINT = ('the web demo needs Gradio: pip install -e ".[demo]" (or pip '
                'install gradio)')
 
 
 def require_gradio():
-    try:
-        import gradio
-    except ImportError as err:
-        raise ImportError(f'{GRADIO_HINT} ({err})') from None
-    return gradio
+    """``gradio``, or an ImportError saying what to install."""
+    return require('gradio', hint=GRADIO_HINT)
 
 
 def labels_above(scores: np.ndarray, classes: Sequence[str],
