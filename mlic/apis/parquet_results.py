@@ -62,16 +62,7 @@ class ParquetResultWriter(ResultWriter):
 
     def _open(self, resume):
         _, pq = _pyarrow()
-        has_partial = osp.lexists(self.partial)
-        if has_partial and not resume:
-            raise ResultFileError(
-                f'{self.partial} holds the predictions of an unfinished run; '
-                'pass --resume to continue it (the images in it are '
-                'skipped), or delete it to start again')
-        source = self.partial if (resume and has_partial) else (
-            self.path if resume and osp.exists(self.path) else None)
-        if source is not None and self.run is not None:
-            self._check_run(source)
+        source = self._resume_source(resume)
         os.makedirs(self.partial, exist_ok=True)
         if source == self.path:  # extend a complete file: it is shard 0
             shutil.copyfile(self.path, self._shard_name(0) + '.tmp')
@@ -85,10 +76,7 @@ class ParquetResultWriter(ResultWriter):
             self.done.update(paths.to_pylist())
             self.count += len(paths)
         self._shards = len(names)
-        if self.run is not None:
-            from mlic.fileio import atomic_write
-            with atomic_write(self.run_file) as f:
-                json.dump(self.run, f, indent=1)
+        self._write_run()
 
     def _shard_name(self, k):
         return osp.join(self.partial, f'shard-{k:06d}.parquet')

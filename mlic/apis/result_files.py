@@ -196,8 +196,11 @@ class ResultWriter:
             self._lock.release()
             raise
 
-    def _open(self, resume):
-        path = self.path
+    def _resume_source(self, resume):
+        """What a run continues from: ``self.partial`` (an unfinished run),
+        ``self.path`` (a finished one, extended) or None (a new file);
+        checked against the run record. A ``.partial`` without --resume is
+        refused: it holds another run's work."""
         has_partial = osp.lexists(self.partial)
         if has_partial and not resume:
             raise ResultFileError(
@@ -207,10 +210,21 @@ class ResultWriter:
         source = None
         if resume and has_partial:
             source = self.partial
-        elif resume and osp.exists(path):
-            source = path
+        elif resume and osp.exists(self.path):
+            source = self.path
         if source is not None and self.run is not None:
             self._check_run(source)
+        return source
+
+    def _write_run(self):
+        """The run record beside the output (what --resume checks)."""
+        if self.run is not None:
+            with atomic_write(self.run_file) as f:
+                json.dump(self.run, f, indent=1)
+
+    def _open(self, resume):
+        path = self.path
+        source = self._resume_source(resume)
         if source == path:  # extend a complete file: copy it, then append
             fd = open_no_follow(path, os.O_RDONLY, what='output')
             with os.fdopen(fd, 'rb') as src, open(
@@ -230,9 +244,7 @@ class ResultWriter:
         self._file.seek(good)
         if good == 0 and self.fmt == '.csv':
             self._write_header()
-        if self.run is not None:
-            with atomic_write(self.run_file) as f:
-                json.dump(self.run, f, indent=1)
+        self._write_run()
 
     def _check_run(self, source):
         try:
