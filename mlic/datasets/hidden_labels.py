@@ -15,7 +15,10 @@ Modes:
   random per class (each class loses the same share of its labels);
 * ``'single_positive'``: one positive of each image stays (chosen at
   random), every other label becomes unknown (Cole et al., CVPR 2021); an
-  image without a positive keeps no known label.
+  image without a positive keeps no known label;
+* ``'negatives'``: ``round(fraction * n)`` of each image's ``n`` negatives,
+  chosen at random per image; every positive stays known
+  (``fraction=1``: positives only, as tags and captions give them).
 """
 from typing import Optional
 
@@ -24,7 +27,7 @@ import numpy as np
 from mlic.registry import DATASETS
 from mlic.structures.label_states import NEGATIVE_KEY, UNKNOWN_KEY, set_states
 
-MODES = ('random', 'per_class', 'single_positive')
+MODES = ('random', 'per_class', 'single_positive', 'negatives')
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -59,6 +62,13 @@ def hidden_classes(mode: str, seed: int, index: int, positives,
     if mode == 'per_class':
         return np.flatnonzero(u < class_thresholds)
     positives = np.asarray(positives, dtype=np.int64).reshape(-1)
+    if mode == 'negatives':
+        negative = np.ones(num_classes, dtype=bool)
+        negative[positives] = False
+        negatives = np.flatnonzero(negative)
+        k = int(round(fraction * negatives.size))
+        order = np.argsort(u[negatives], kind='stable')
+        return np.sort(negatives[order[:k]])
     hidden = np.ones(num_classes, dtype=bool)
     if positives.size:
         hidden[positives[np.argmin(u[positives])]] = False
@@ -91,7 +101,8 @@ class HideLabels:
 
     Args:
         dataset (dict | Dataset): the fully labelled training dataset.
-        mode (str): ``'random'``, ``'per_class'`` or ``'single_positive'``.
+        mode (str): ``'random'``, ``'per_class'``, ``'single_positive'`` or
+            ``'negatives'``.
         fraction (float): share of the labels hidden (not for
             ``'single_positive'``).
         seed (int): which labels; the same seed hides the same labels.

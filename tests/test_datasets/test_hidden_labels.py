@@ -97,6 +97,25 @@ def test_single_positive_keeps_exactly_one_true_positive():
     assert 0 < np.mean(np.array(kept) == np.array(first)) < 1
 
 
+@pytest.mark.parametrize('fraction', [1.0, 0.5])
+def test_negatives_mode_keeps_every_positive(fraction):
+    data = _dataset()
+    hide = HideLabels(data, mode='negatives', fraction=fraction, seed=0)
+    hidden_first = []
+    for i in range(len(data)):
+        states = _states(hide, i)
+        truth = np.zeros(10, bool)
+        truth[data.positives[i]] = True
+        # every positive known, the right count of negatives hidden
+        assert np.array_equal(states == 1, truth)
+        n_neg = 10 - truth.sum()
+        assert (states == -1).sum() == round(fraction * n_neg)
+        assert (states == 0).sum() == n_neg - round(fraction * n_neg)
+        hidden_first.append(states[np.flatnonzero(~truth)[0]] == -1)
+    if fraction < 1:  # which negatives: at random, not the first ones
+        assert 0 < np.mean(hidden_first) < 1
+
+
 def test_an_image_without_positives_keeps_nothing_known():
     assert hidden_classes('single_positive', 0, 5, [], 4).tolist() == \
         [0, 1, 2, 3]

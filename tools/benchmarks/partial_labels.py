@@ -39,6 +39,10 @@ REGIMES = {
     'hide50': dict(mode='random', fraction=0.5),
     'hide75': dict(mode='random', fraction=0.75),
     'single': dict(mode='single_positive', fraction=None),
+    # half of each class's images (each class loses the same share)
+    'hide50pc': dict(mode='per_class', fraction=0.5),
+    # every positive known, nothing said of the rest (tags)
+    'posonly': dict(mode='negatives', fraction=1.0),
 }
 
 
@@ -54,7 +58,7 @@ def loss_modes(regime, epochs):
              ('ll_flip', dict(mode='large_loss', correction='flip',
                               rate_per_epoch=rate)),
              ('epr', dict(mode='epr', expected_positives=DEMO_POSITIVES))]
-    if regime == 'single':
+    if regime in ('single', 'posonly'):
         modes.insert(2, ('wan', dict(mode='negative',
                                      negative_weight='wan')))
     return modes
@@ -115,6 +119,28 @@ def more_seeds(results, epochs, seeds):
                             regime=regime, mode=mode, epochs=epochs,
                             seed=seed,
                             opts=options(regime, loss, epochs, seed, extra)))
+    return out
+
+
+def catalogue(epochs, seeds):
+    """Every job this script knows by name: each regime x mode x seed
+    (``--only`` picks from it, in the order given)."""
+    out = {}
+    for seed in range(seeds):
+        extra = [f'train_dataloader.dataset.seed={seed}'] if seed else []
+        out[f'full_e{epochs}_s{seed}'] = dict(
+            name=f'full_e{epochs}_s{seed}', regime='full', mode='ignore',
+            epochs=epochs, seed=seed,
+            opts=options('full', dict(mode='ignore'), epochs, seed, extra))
+        for regime in REGIMES:
+            if regime == 'full':
+                continue
+            for mode, loss in loss_modes(regime, epochs):
+                name = f'{regime}_{mode}_e{epochs}_s{seed}'
+                out[name] = dict(name=name, regime=regime, mode=mode,
+                                 epochs=epochs, seed=seed,
+                                 opts=options(regime, loss, epochs, seed,
+                                              extra))
     return out
 
 
@@ -198,7 +224,8 @@ def main(argv=None):
     parser.add_argument('--deadline', type=float, default=float('inf'),
                         help='seconds; nothing new starts after it')
     parser.add_argument('--only', nargs='*', default=None,
-                        help='run only the jobs with these names')
+                        help='run only the jobs with these names, in this '
+                        'order (e.g. hide75_negative_e30_s0 full_e30_s1)')
     parser.add_argument('--config', default=CONFIG,
                         help='a config inheriting the default (tests)')
     args = parser.parse_args(argv)
@@ -212,8 +239,16 @@ def main(argv=None):
     if osp.exists(out):
         with open(out) as f:
             results = json.load(f)
-    queue = [j for j in jobs(args.epochs, args.seeds)
-             if args.only is None or j['name'] in args.only]
+    if args.only is None:
+        queue = jobs(args.epochs, args.seeds)
+    else:
+        known = catalogue(args.epochs, args.seeds)
+        wrong = [n for n in args.only if n not in known]
+        if wrong:
+            parser.error(f'--only: no job named {wrong[0]!r}; names are '
+                         'REGIME_MODE_eEPOCHS_sSEED (full_eE_sS), REGIME '
+                         f'one of {sorted(REGIMES)}')
+        queue = [known[n] for n in args.only]
     queue = [j for j in queue if 'final' not in results.get(j['name'], {})]
     for job in queue:
         results.setdefault(job['name'], dict(job, status='queued'))
