@@ -3,10 +3,10 @@
 from .label_states import (IGNORE_KEYS, IGNORED, NEGATIVE, NEGATIVE_KEY,
                            POSITIVE, STATE_KEYS, UNKNOWN, UNKNOWN_KEY,
                            has_unknowns, ignored_classes, label_states,
-                           set_states, unscored_classes)
+                           has_states, set_states, unscored_classes)
 
 __all__ = [
     'IGNORE_KEYS', 'IGNORED', 'NEGATIVE', 'NEGATIVE_KEY', 'POSITIVE',
     'STATE_KEYS', 'UNKNOWN', 'UNKNOWN_KEY', 'has_unknowns', 'ignored_classes',
-    'label_states', 'set_states', 'unscored_classes'
+    'has_states', 'label_states', 'set_states', 'unscored_classes'
 ]

@@ -69,6 +69,13 @@ def has_unknowns(sample) -> bool:
             or len(_indices(sample, UNKNOWN_KEY)) > 0)
 
 
+def has_states(sample) -> bool:
+    """Whether ``sample`` lists any unknown, ignored or known-negative label
+    (cheap: no mask built); a sample without is plainly labelled."""
+    return has_unknowns(sample) or any(
+        len(_indices(sample, key)) for key in IGNORE_KEYS)
+
+
 def unscored_classes(sample, positive: np.ndarray) -> np.ndarray:
     """Classes the metric skips (ignored or unknown, not positive)."""
     if not has_unknowns(sample):

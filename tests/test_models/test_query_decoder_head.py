@@ -147,6 +147,16 @@ def test_ignored_labels_have_no_loss():
     states = label_state_matrix([s0, s1], 4)
     assert states.tolist() == [[1, 0, -2, 0], [0, 1, 0, 0]]
     assert label_state_matrix([s1, s1], 4) is None
+    # empty state lists are plain labels too; a negatives list (even
+    # empty) makes every unlisted class unknown
+    s2 = DataSample().set_gt_label([3])
+    s2.set_field([], 'gt_label_difficult')
+    s2.set_field([], 'gt_label_unknown')
+    assert label_state_matrix([s1, s2], 4) is None
+    s3 = DataSample().set_gt_label([3])
+    s3.set_field([], 'gt_label_negative')
+    assert label_state_matrix([s1, s3], 4).tolist() == \
+        [[0, 1, 0, 0], [-1, -1, -1, 1]]
     loss = head.loss(feats, [s0, s1])['loss']
     # independent: the element-wise loss without entry (0, 2), / batch
     logits = head(feats)

@@ -9,7 +9,8 @@ from mmpretrain.models.heads import MultiLabelClsHead
 from mmpretrain.structures import label_to_onehot
 from torch import Tensor
 
-from mlic.structures.label_states import (IGNORED, UNKNOWN, has_unknowns,
+from mlic.structures.label_states import (IGNORED, UNKNOWN, has_states,
+                                          has_unknowns,
                                           ignored_classes, label_states)
 from mlic.registry import MODELS
 from ..layers import QueryDecoderLayer
@@ -246,6 +247,8 @@ def label_state_matrix(data_samples, num_classes: int,
     """(B, C) int8 label states (``mlic.structures.label_states``) of a
     batch; ``None`` when every label is positive or negative (the common
     case, nothing built)."""
+    if not any(has_states(sample) for sample in data_samples):
+        return None  # a plainly labelled batch: no (C,) row per sample
     rows = []
     any_special = False
     for sample in data_samples:
