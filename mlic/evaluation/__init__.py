@@ -1,5 +1,5 @@
 from .functional import (METRIC_NAMES, NonFiniteScoresError,
-                         NothingToScoreError, SparseLabels,
+                         Known, NothingToScoreError, SparseLabels,
                          average_precision, check_finite_scores,
                          multilabel_metrics, nothing_to_score,
                          threshold_counts)
@@ -14,7 +14,7 @@ from .thresholds import (ThresholdError, calibrate_thresholds,
 
 __all__ = [
     'METRIC_NAMES', 'NonFiniteScoresError', 'NothingToScoreError',
-    'nothing_to_score', 'SparseLabels',
+    'nothing_to_score', 'Known', 'SparseLabels',
     'average_precision',
     'check_finite_scores', 'multilabel_metrics',
     'threshold_counts', 'MLICMetric', 'PER_CLASS_PREFIX',

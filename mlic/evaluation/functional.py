@@ -28,6 +28,27 @@ METRIC_NAMES = ('mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')
 BLOCK_ENTRIES = 1 << 22
 
 
+class Known:
+    """A row of :class:`SparseLabels`' ``ignored`` given by what is known
+    instead: the image's positives and ``indices`` count, every other class
+    is skipped. An image with a few verified labels among thousands of
+    classes (OpenImages) then costs its known labels, not a list of every
+    unknown one."""
+    __slots__ = ('indices', )
+
+    def __init__(self, indices):
+        self.indices = np.asarray(indices).astype(np.int32).reshape(-1)
+
+    def __getstate__(self):
+        return self.indices
+
+    def __setstate__(self, state):
+        self.indices = state
+
+    def __repr__(self):
+        return f'Known({self.indices.tolist()})'
+
+
 class SparseLabels:
     """The targets of N images as class-index lists.
 
@@ -36,12 +57,31 @@ class SparseLabels:
             indices)`` of a CSR layout).
         num_classes: C.
         ignored: N sequences of ignored class indices (optional); an index
-            that is also positive stays positive.
+            that is also positive stays positive. A row may instead be a
+            :class:`Known`: the classes that are known (besides the
+            positives), every other one ignored.
     """
 
     def __init__(self, positives, num_classes: int, ignored=None):
         self.num_classes = int(num_classes)
         self.indptr, self.indices = _csr(positives)
+        self.known_rows = np.zeros(0, np.int64)
+        self.known_indptr = np.zeros(1, np.int64)
+        self.known_indices = np.zeros(0, np.int64)
+        self._ignored_by_class = None
+        if ignored is not None and not (isinstance(ignored, tuple)
+                                        and len(ignored) == 2):
+            at = [i for i, r in enumerate(ignored) if isinstance(r, Known)]
+            if at:
+                if len(ignored) != len(self.indptr) - 1:
+                    raise ValueError(
+                        f'{len(ignored)} rows of ignored labels for '
+                        f'{len(self.indptr) - 1} images')
+                self.known_rows = np.asarray(at, dtype=np.int64)
+                self.known_indptr, self.known_indices = _csr(
+                    [ignored[i].indices for i in at])
+                ignored = [() if isinstance(r, Known) else r
+                           for r in ignored]
         if ignored is not None:
             iptr, iidx = _csr(ignored)
             if len(iptr) != len(self.indptr):
@@ -56,7 +96,8 @@ class SparseLabels:
             self.ignored_rows = np.zeros(0, np.int64)
             self.ignored_cols = np.zeros(0, np.int64)
         for name, idx in (('positive', self.indices),
-                          ('ignored', self.ignored_cols)):
+                          ('ignored', self.ignored_cols),
+                          ('known', self.known_indices)):
             if idx.size and (idx.min() < 0 or idx.max() >= self.num_classes):
                 raise ValueError(f'a {name} class index is out of range '
                                  f'[0, {self.num_classes})')
@@ -69,6 +110,75 @@ class SparseLabels:
         """(image indices, class indices) of every positive."""
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
         return rows, self.indices
+
+    def ignored_entries(self, r0: int = 0, r1: Optional[int] = None,
+                        c0: int = 0, c1: Optional[int] = None):
+        """(image indices, class indices) of the ignored entries of images
+        r0..r1 and classes c0..c1, from both row forms (a :class:`Known`
+        row is expanded for this window only, so memory stays that of the
+        window). Sorted by class when a class window is asked for."""
+        n, c = self.shape
+        r1 = n if r1 is None else r1
+        c1 = c if c1 is None else c1
+        by_class = (c0, c1) != (0, c)
+        if by_class:
+            if self._ignored_by_class is None:
+                rows, cols = _by_class(self.ignored_rows, self.ignored_cols)
+                self._ignored_by_class = (
+                    rows, cols, np.searchsorted(cols, np.arange(c + 1)))
+            rows, cols, at = self._ignored_by_class
+            rows, cols = rows[at[c0]:at[c1]], cols[at[c0]:at[c1]]
+            if (r0, r1) != (0, n):
+                keep = (rows >= r0) & (rows < r1)
+                rows, cols = rows[keep], cols[keep]
+        else:  # listed row by row
+            lo, hi = np.searchsorted(self.ignored_rows, [r0, r1])
+            rows, cols = self.ignored_rows[lo:hi], self.ignored_cols[lo:hi]
+        k0, k1 = np.searchsorted(self.known_rows, [r0, r1])
+        if k0 == k1:
+            return rows, cols
+        kept = np.ones((k1 - k0, c1 - c0), dtype=bool)
+        for indptr, indices, which in (
+                (self.known_indptr, self.known_indices,
+                 np.arange(k0, k1)),
+                (self.indptr, self.indices, self.known_rows[k0:k1])):
+            lo, hi = indptr[which], indptr[which + 1]
+            local = np.repeat(np.arange(k1 - k0), hi - lo)
+            idx = indices[np.concatenate([np.arange(a, b) for a, b in
+                                          zip(lo, hi)])] if local.size \
+                else np.zeros(0, np.int64)
+            inside = (idx >= c0) & (idx < c1)
+            kept[local[inside], idx[inside] - c0] = False
+        if by_class:
+            kc, kr = np.nonzero(kept.T)
+        else:
+            kr, kc = np.nonzero(kept)
+        krows, kcols = self.known_rows[k0:k1][kr], kc + c0
+        if not rows.size:
+            return krows, kcols
+        rows, cols = np.concatenate([rows, krows]), np.concatenate(
+            [cols, kcols])
+        order = np.argsort(cols if by_class else rows, kind='stable')
+        return rows[order], cols[order]
+
+    def ignored_per_class(self) -> np.ndarray:
+        """(C,) how many images each class skips (ignored or unknown)."""
+        c = self.num_classes
+        out = np.bincount(self.ignored_cols, minlength=c)
+        if self.known_rows.size:
+            # a Known row skips every class but its known ones and positives
+            rows = np.repeat(np.arange(self.known_rows.size),
+                             np.diff(self.known_indptr))
+            prow, pcol = self.positive_entries()
+            at = np.searchsorted(self.known_rows, prow)
+            mine = (at < self.known_rows.size) & (
+                self.known_rows[np.minimum(at, self.known_rows.size - 1)]
+                == prow)
+            keys = np.unique(np.concatenate([
+                rows * c + self.known_indices, at[mine] * c + pcol[mine]]))
+            out = out + self.known_rows.size - np.bincount(keys % c,
+                                                           minlength=c)
+        return out
 
     @classmethod
     def from_dense(cls, targets, block: int = 1 << 14) -> 'SparseLabels':
@@ -95,6 +205,10 @@ class SparseLabels:
             pos_idx.append(cols)
         out = cls.__new__(cls)
         out.num_classes = c
+        out.known_rows = np.zeros(0, np.int64)
+        out.known_indptr = np.zeros(1, np.int64)
+        out.known_indices = np.zeros(0, np.int64)
+        out._ignored_by_class = None
         out.indptr = np.asarray(pos_ptr, dtype=np.int64)
         out.indices = np.concatenate(pos_idx).astype(np.int64) if pos_idx \
             else np.zeros(0, np.int64)
@@ -107,7 +221,7 @@ class SparseLabels:
     def to_dense(self) -> np.ndarray:
         """(N, C) int8 in {1, 0, -1} (for files and small sets)."""
         out = np.zeros(self.shape, dtype=np.int8)
-        out[self.ignored_rows, self.ignored_cols] = -1
+        out[self.ignored_entries()] = -1
         rows, cols = self.positive_entries()
         out[rows, cols] = 1
         return out
@@ -261,19 +375,16 @@ def average_precision(scores, targets, interpolated: bool = False):
     if n == 0:
         return np.full(c, np.nan)
     pos_img, pos_cls = _by_class(*labels.positive_entries())
-    ign_img, ign_cls = _by_class(labels.ignored_rows, labels.ignored_cols)
     pos_at = np.searchsorted(pos_cls, np.arange(c + 1))
-    ign_at = np.searchsorted(ign_cls, np.arange(c + 1))
     if scores.dtype not in (np.float32, np.float16, np.float64):
         scores = scores.astype(np.float64)
     ap = np.empty(c)
     for c0, c1 in _column_blocks(n, c):
         block = np.ascontiguousarray(scores[:, c0:c1].T)
         p0, p1 = pos_at[c0], pos_at[c1]
-        i0, i1 = ign_at[c0], ign_at[c1]
+        ign_img, ign_cls = labels.ignored_entries(c0=c0, c1=c1)
         ap[c0:c1] = _ap_block(block, pos_cls[p0:p1] - c0, pos_img[p0:p1],
-                              ign_cls[i0:i1] - c0, ign_img[i0:i1],
-                              interpolated)
+                              ign_cls - c0, ign_img, interpolated)
     return ap
 
 
@@ -326,9 +437,8 @@ def _counts(predicted_rows, labels: SparseLabels):
         lo, hi = labels.indptr[r0], labels.indptr[r1]
         hit = pred[pos_img[lo:hi] - r0, pos_cls[lo:hi]]
         num_correct += np.bincount(pos_cls[lo:hi][hit], minlength=c)
-        sel = (labels.ignored_rows >= r0) & (labels.ignored_rows < r1)
-        if sel.any():
-            ir, ic = labels.ignored_rows[sel], labels.ignored_cols[sel]
+        ir, ic = labels.ignored_entries(r0, r1)
+        if ir.size:
             num_pred -= np.bincount(ic[pred[ir - r0, ic]], minlength=c)
     num_gt = np.bincount(pos_cls, minlength=c)
     return num_correct, num_pred, num_gt
@@ -481,6 +591,6 @@ def _to_numpy(x):
     return np.asarray(x)
 
 
-__all__ = ['METRIC_NAMES', 'SparseLabels', 'average_precision',
+__all__ = ['METRIC_NAMES', 'Known', 'SparseLabels', 'average_precision',
            'multilabel_metrics', 'threshold_counts', 'check_finite_scores',
            'NonFiniteScoresError', 'as_sparse_labels']

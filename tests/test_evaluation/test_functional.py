@@ -289,3 +289,45 @@ def test_nothing_to_score_is_nan_not_zero(targets):
         res = multilabel_metrics(scores, targets)
         assert all(np.isfinite(res[k]) for k in
                    ('mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1'))
+
+
+@pytest.mark.parametrize('block', [999, 1 << 22])
+def test_known_rows_equal_their_ignored_lists(monkeypatch, block):
+    """A row given by its known classes (Known) is the same targets as the
+    row with every other class listed as ignored: every metric, the dense
+    form and the per-class count of skipped labels, across blocks of
+    images and of classes."""
+    from mlic.evaluation import Known, SparseLabels, functional
+    monkeypatch.setattr(functional, 'BLOCK_ENTRIES', block)
+    scores, targets = _large_case(n=400, c=23, seed=3)
+    rng = np.random.default_rng(0)
+    mostly_unknown = rng.random(400) < 0.4
+    for i in np.flatnonzero(mostly_unknown):  # 2-4 known negatives
+        known = rng.choice(23, rng.integers(2, 5), replace=False)
+        row = np.full(23, -1, np.int8)
+        row[known] = 0
+        row[targets[i] == 1] = 1
+        targets[i] = row
+    rows = [np.flatnonzero(t == 1) for t in targets]
+    listed = [np.flatnonzero(t == -1) for t in targets]
+    # a Known row may name a positive among its known classes too
+    mixed = [Known(np.flatnonzero(t >= 0)) if m else lst
+             for t, m, lst in zip(targets, mostly_unknown, listed)]
+    as_known = SparseLabels(rows, 23, mixed)
+    as_lists = SparseLabels(rows, 23, listed)
+    assert as_known.ignored_rows.size < as_lists.ignored_rows.size / 3
+    np.testing.assert_array_equal(as_known.to_dense(), targets)
+    np.testing.assert_array_equal(as_known.ignored_per_class(),
+                                  (targets == -1).sum(0))
+    a = multilabel_metrics(scores, as_known, topk=3, thr=0.6)
+    b = multilabel_metrics(scores, targets, topk=3, thr=0.6)
+    for key, value in b.items():
+        np.testing.assert_allclose(a[key], value, rtol=0, atol=1e-12)
+    # windows of the ignored entries: the same set as the dense form's
+    r, c = as_known.ignored_entries(100, 250, 5, 17)
+    dense = np.zeros((400, 23), bool)
+    dense[100:250, 5:17] = targets[100:250, 5:17] == -1
+    got = np.zeros_like(dense)
+    got[r, c] = True
+    np.testing.assert_array_equal(got, dense)
+    assert (np.diff(c) >= 0).all()  # a class window comes sorted by class

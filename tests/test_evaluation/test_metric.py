@@ -81,3 +81,32 @@ def test_unknown_labels_are_skipped_and_counted_per_class():
     per_class, _, known = split_per_class(res, known=True)
     assert known == dict(a=12, b=11, c=10, d=11)
     assert set(per_class) == {'a', 'b', 'c', 'd'}
+
+
+def test_mostly_unknown_images_keep_their_known_labels_only():
+    """An image with 2 known labels of 1,000 classes (OpenImages-style,
+    unlisted = unknown) is stored by what is known, not by 998 unknowns,
+    and scores exactly as the dense -1 computation."""
+    from mlic.evaluation import Known
+    rng = np.random.default_rng(2)
+    c = 1000
+    scores = rng.random((6, c)).astype(np.float32)
+    labels = [[i, 10 + i] for i in range(6)]
+    samples = _samples(scores, labels)
+    targets = np.full((6, c), -1, np.int8)
+    for i, lab in enumerate(labels):
+        samples[i]['gt_label_negative'] = [500 + i, 600]
+        targets[i, [500 + i, 600]] = 0
+        targets[i, lab] = 1
+    metric = MLICMetric(classwise=True)
+    metric.dataset_meta = dict(classes=tuple(f'k{j}' for j in range(c)))
+    metric.process(None, samples)
+    stored = metric.results[0]['ignored']
+    assert all(isinstance(k, Known) and k.indices.tolist() == [500 + i, 600]
+               for i, k in enumerate(stored))
+    res = metric.evaluate(6)
+    ref = multilabel_metrics(scores, targets)
+    for key in ('mAP', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1'):
+        assert res[key] == pytest.approx(ref[key], nan_ok=True), key
+    assert res['known/k600'] == 6 and res['known/k0'] == 1 and \
+        res['known/k999'] == 0

@@ -9,8 +9,9 @@ from mmengine.logging import MMLogger
 
 from mlic.structures.label_states import unscored_classes
 from mlic.registry import METRICS
-from ..functional import (METRIC_NAMES, SparseLabels, check_finite_scores,
-                          multilabel_metrics, nothing_to_score)
+from ..functional import (METRIC_NAMES, Known, SparseLabels,
+                          check_finite_scores, multilabel_metrics,
+                          nothing_to_score)
 from ..predictions import save_predictions
 from ..thresholds import read_threshold_file, resolve_thresholds
 
@@ -30,8 +31,16 @@ def _sample_labels(sample, num_classes):
                 f'gt_label {labels.tolist()} of {sample.get("img_path", "?")} '
                 f'is out of range for {num_classes} predicted classes')
         positive[labels] = True
-    return (np.flatnonzero(positive).astype(np.int32),
-            np.asarray(unscored_classes(sample, positive), dtype=np.int32))
+    unscored = np.asarray(unscored_classes(sample, positive), dtype=np.int32)
+    if unscored.size > num_classes // 2:
+        # mostly unknown (OpenImages: a few verified labels of thousands):
+        # keep what is known, not every unknown class (SparseLabels' Known)
+        known = np.ones(num_classes, dtype=bool)
+        known[unscored] = False
+        known[positive] = False
+        return (np.flatnonzero(positive).astype(np.int32),
+                Known(np.flatnonzero(known).astype(np.int32)))
+    return np.flatnonzero(positive).astype(np.int32), unscored
 
 
 def _pack(batches: list) -> dict:
@@ -216,7 +225,7 @@ class MLICMetric(BaseMetric):
             # how many labels of each class were known (not ignored nor
             # unknown): the AP of a class rests on these alone
             # (only when some label is skipped)
-            skipped = np.bincount(targets.ignored_cols, minlength=num_classes)
+            skipped = targets.ignored_per_class()
             if skipped.any():
                 out.update({f'{KNOWN_PREFIX}{name}': int(len(scores) - k)
                             for name, k in zip(classes, skipped)})
