@@ -262,3 +262,172 @@ def test_selective_priors_are_summed_over_processes(tmp_path):
         # positives: class 0: 1 + 1, class 1: 0 + 2, class 2: 1 + 0
         assert got['pos'].tolist() == [2, 2, 1]
         assert got['known'].tolist() == [3, 3, 2]
+
+
+# -- 'role': the label table ------------------------------------------------
+def _role(**kw):
+    loss = PartialLabelLoss('role', base=BCE, expected_positives=1.5,
+                            epr_weight=2.0, num_images=5, estimator_lr=0.1,
+                            **kw)
+    loss.size_counts(4)
+    return loss
+
+
+THETA = {3: [0.3, -0.2, 0.1, -0.4], 1: [0.0, 0.2, -0.3, 0.25]}
+
+
+def test_role_loss_gradient_and_estimator_step():
+    """The model's loss and gradient, and the estimates' Adam step, against
+    a hand computation: unknowns add 0.5 BCE(x, y_hat) + the EPR terms;
+    the table moves by lr * g / (|g| + eps) on its first step."""
+    loss = _role()
+    before = loss.role_logits.clone()
+    for row, theta in THETA.items():
+        loss.role_logits[row] = torch.tensor(theta)
+        before[row] = torch.tensor(theta)
+    x = torch.tensor(LOGITS, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(LABELS, dtype=torch.float64)
+    value = loss(x, y, avg_factor=2, sample_indices=torch.tensor([3, 1]))
+    (grad, ) = torch.autograd.grad(value, x)
+    base, base_grad = _expected(POS, KNOWN_NEG)
+    rows = [3, 1]
+    est = [[_sig(t) for t in THETA[r]] for r in rows]
+    p = [[_sig(v) for v in row] for row in LOGITS]
+    want = base
+    k_hat = (sum(p[0]) + sum(p[1])) / 2
+    for i in range(2):
+        for c in range(4):
+            if UNKNOWN[i][c]:
+                q = est[i][c]
+                want += 0.5 * -(q * math.log(p[i][c]) +
+                                (1 - q) * math.log(1 - p[i][c])) / 2
+    want += 0.5 * 2.0 * (k_hat - 1.5)**2 / 4
+    assert value.item() == pytest.approx(want, rel=1e-6)
+    for i in range(2):
+        for c in range(4):
+            g = base_grad[i][c] + 0.5 * 2.0 * 2 * (k_hat - 1.5) / 4 * \
+                p[i][c] * (1 - p[i][c]) / 2
+            if UNKNOWN[i][c]:
+                g += 0.5 * (p[i][c] - est[i][c]) / 2
+            assert grad[i, c].item() == pytest.approx(g, rel=1e-5,
+                                                      abs=1e-9)
+    # the estimator: known entries enter its EPR as their label
+    q_eff = [[est[i][c] if UNKNOWN[i][c] else float(POS[i][c])
+              for c in range(4)] for i in range(2)]
+    kq = (sum(q_eff[0]) + sum(q_eff[1])) / 2
+    after = loss.role_logits
+    for i, r in enumerate(rows):
+        for c in range(4):
+            if not UNKNOWN[i][c]:
+                assert after[r, c].item() == before[r, c].item()
+                continue
+            q = est[i][c]
+            g = 0.5 * (q - p[i][c]) / 2 + 0.5 * 2.0 * 2 * (kq - 1.5) / 4 * \
+                q * (1 - q) / 2
+            step = 0.1 * g / (abs(g) + 1e-8)
+            assert after[r, c].item() == pytest.approx(
+                THETA[r][c] - step, abs=1e-6)
+            assert loss.role_m[r, c].item() == pytest.approx(0.1 * g,
+                                                             rel=1e-4)
+            assert loss.role_v[r, c].item() == pytest.approx(
+                0.001 * g * g, rel=1e-4)
+    others = [0, 2, 4]
+    assert torch.equal(after[others], before[others])
+    assert loss.role_steps.tolist() == [0, 1, 0, 1, 0]
+    # evaluation mode: the same loss value, the table untouched
+    loss.eval()
+    kept = loss.role_logits.clone()
+    loss(x.detach(), y, avg_factor=2, sample_indices=torch.tensor([3, 1]))
+    assert torch.equal(loss.role_logits, kept)
+
+
+def test_role_table_is_in_the_state_dict_and_checked():
+    loss = _role()
+    x = torch.tensor(LOGITS)
+    loss(x, torch.tensor(LABELS, dtype=torch.float32), avg_factor=2,
+         sample_indices=torch.tensor([0, 4]))
+    fresh = PartialLabelLoss('role', base=BCE, expected_positives=1.5,
+                             num_images=5)
+    fresh.load_state_dict(loss.state_dict())
+    for name in ('role_logits', 'role_m', 'role_v', 'role_steps'):
+        assert torch.equal(getattr(fresh, name), getattr(loss, name))
+    # the same seed starts every process from the same table
+    assert torch.equal(_role().role_logits, _role().role_logits)
+    assert not torch.equal(_role().role_logits,
+                           _role(estimator_seed=1).role_logits)
+    est = _role().label_estimates()
+    assert ((est > 0.4) & (est < 0.6)).all()
+    with pytest.raises(ValueError, match='num_images=5 rows'):
+        loss(x, torch.tensor(LABELS, dtype=torch.float32), avg_factor=2,
+             sample_indices=torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match='sample_idx'):
+        loss(x, torch.tensor(LABELS, dtype=torch.float32), avg_factor=2)
+
+
+def test_role_settings_are_named():
+    with pytest.raises(ValueError, match='num_images'):
+        PartialLabelLoss('role', expected_positives=2)
+    with pytest.raises(ValueError, match='expected_positives'):
+        PartialLabelLoss('role', num_images=10)
+    with pytest.raises(ValueError, match='read only by'):
+        PartialLabelLoss('ignore', num_images=10)
+    big = PartialLabelLoss('role', expected_positives=2,
+                           num_images=9_000_000)
+    with pytest.raises(ValueError, match='WAN'):
+        big.size_counts(9605)
+
+
+def test_head_passes_sample_indices_to_role():
+    feats = (torch.randn(2, 8, 2, 2), )
+    head = _head(dict(type='PartialLabelLoss', mode='role', base=BCE,
+                      expected_positives=1.0, num_images=10))
+    assert head.loss_module.role_logits.shape == (10, 4)
+    samples = _samples()
+    for s, idx in zip(samples, (7, 2)):
+        s.set_metainfo(dict(sample_idx=idx))
+    before = head.loss_module.role_logits.clone()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = head.loss(feats, samples)['loss']
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    changed = (head.loss_module.role_logits != before).any(1)
+    # rows 7 and 2, at their unknowns only (image 0: classes 2 and 3;
+    # image 1: 0 and 3; the ignored label 1 of image 0 is not estimated)
+    assert changed.nonzero().flatten().tolist() == [2, 7]
+    diff = head.loss_module.role_logits != before
+    assert diff[7].tolist() == [False, False, True, True]
+    assert diff[2].tolist() == [True, False, False, True]
+    with pytest.raises(ValueError, match='sample_idx'):
+        head.loss(feats, _samples())
+
+
+def _role_dist_worker(rank, init_file, out):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}',
+                            rank=rank, world_size=2)
+    loss = _role()
+    x = torch.tensor(LOGITS) * (1 + rank)
+    loss(x, torch.tensor(LABELS, dtype=torch.float32), avg_factor=2,
+         sample_indices=torch.tensor([0, 1] if rank == 0 else [2, 3]))
+    torch.save(dict(loss.state_dict()), f'{out}.{rank}')
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_role_tables_agree_over_processes(tmp_path):
+    """Two processes with different images: both tables hold both
+    processes' updates (rows 0-1 from rank 0, 2-3 from rank 1), equal to
+    what each process alone computes for its rows."""
+    import torch.multiprocessing as mp
+    out = str(tmp_path / 'tables')
+    mp.spawn(_role_dist_worker, args=(str(tmp_path / 'init'), out), nprocs=2)
+    got = [torch.load(f'{out}.{r}') for r in range(2)]
+    for name in ('role_logits', 'role_m', 'role_v', 'role_steps'):
+        assert torch.equal(got[0][name], got[1][name]), name
+    for rank, rows in ((0, [0, 1]), (1, [2, 3])):
+        alone = _role()
+        alone(torch.tensor(LOGITS) * (1 + rank),
+              torch.tensor(LABELS, dtype=torch.float32), avg_factor=2,
+              sample_indices=torch.tensor(rows))
+        torch.testing.assert_close(got[0]['role_logits'][rows],
+                                   alone.role_logits[rows])
+    assert got[0]['role_steps'].tolist() == [1, 1, 1, 1, 0]

@@ -211,6 +211,17 @@ class QueryDecoderHead(MultiLabelClsHead):
             keep = keep.to(target.dtype)
             weight = kwargs.get('weight')
             kwargs['weight'] = keep if weight is None else weight * keep
+        if getattr(self.loss_module, 'takes_sample_indices', False):
+            # PartialLabelLoss(mode='role'): a label table row per image
+            missing = [i for i, s in enumerate(data_samples)
+                       if s.get('sample_idx', None) is None]
+            if missing:
+                raise ValueError(
+                    f'{type(self.loss_module).__name__}: data sample '
+                    f'{missing[0]} has no sample_idx (its dataset index), '
+                    'which this loss needs; mmengine datasets set it')
+            kwargs['sample_indices'] = torch.tensor(
+                [int(s.sample_idx) for s in data_samples])
         loss = self.loss_module(
             cls_score, target, avg_factor=cls_score.size(0), **kwargs)
         return dict(loss=loss)

@@ -35,6 +35,20 @@ epr           expected positive regularisation (Cole et al., CVPR 2021):
               of the predicted probabilities and ``k`` is
               ``expected_positives`` (the loss is summed over classes, so
               this is Cole's ``(k_hat - k)^2 / C^2`` per class times C).
+role          regularised online label estimation (Cole et al., CVPR 2021):
+              a table of label estimates ``y_hat`` (one logit per training
+              image and class, ``num_images`` x C) is learnt beside the
+              model. An unknown adds ``0.5 * BCE(x, y_hat)`` (soft target,
+              ``y_hat`` held fixed) and the batch ``0.5 * epr_weight *
+              EPR(p)``; then the estimates of the batch's unknowns take one
+              Adam step (``estimator_lr``, per entry) on ``0.5 * BCE(y_hat,
+              p)`` (``p`` held fixed) + ``0.5 * epr_weight * EPR(y_hat)``
+              (known labels enter that EPR as 0 / 1). The table is a buffer
+              (in checkpoints; the same on every process: the updated rows
+              are exchanged each step), not a model parameter, so the
+              model's optimizer, clipping and schedule never see it. Needs
+              each sample's dataset index (``sample_idx``, which mmengine's
+              datasets set) and ``expected_positives``.
 ============  ===============================================================
 """
 import math
@@ -44,10 +58,16 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+import torch.nn.functional as F
+
 from mlic.registry import MODELS
 from .asymmetric_polynomial_loss import reduce_loss
 
-MODES = ('ignore', 'negative', 'selective', 'large_loss', 'epr')
+MODES = ('ignore', 'negative', 'selective', 'large_loss', 'epr', 'role')
+# the label table of 'role' (three float32 N x C buffers) above this many
+# entries is refused: OpenImages-size training sets need another method
+ROLE_MAX_ENTRIES = 500_000_000
+_ADAM = (0.9, 0.999, 1e-8)  # the estimator's betas and eps
 
 
 def _current_epoch() -> int:
@@ -56,6 +76,15 @@ def _current_epoch() -> int:
     from mmengine.logging import MessageHub
     hub = MessageHub.get_current_instance()
     return int(hub.get_info('epoch', 0) or 0)
+
+
+def _all_gather(obj) -> list:
+    from mmengine.dist import all_gather_object, get_world_size
+    return all_gather_object(obj) if get_world_size() > 1 else [obj]
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 def _all_reduce_sum(tensor: Tensor) -> Tensor:
@@ -84,8 +113,15 @@ class PartialLabelLoss(nn.Module):
         correction (str): ``'reject'`` or ``'flip'`` (``'large_loss'``).
         rate_per_epoch (float): growth of the large-loss rate per epoch.
         max_rate (float, optional): the largest rate (default: no cap).
-        expected_positives (float): k of ``'epr'``, positives per image.
+        expected_positives (float): k of ``'epr'`` and ``'role'``,
+            positives per image.
         epr_weight (float): weight of the EPR term.
+        num_images (int): ``'role'``: the training set's length (rows of
+            the label table).
+        estimator_lr (float): ``'role'``: the Adam step of the label
+            estimates (Cole et al.: 10x the model's learning rate).
+        estimator_seed (int): ``'role'``: the initial estimates, uniform in
+            (0.4, 0.6) as probabilities, drawn from this seed.
     """
 
     takes_unknown = True  # the head passes -1 for unknown labels
@@ -102,6 +138,9 @@ class PartialLabelLoss(nn.Module):
                  max_rate: Optional[float] = None,
                  expected_positives: Optional[float] = None,
                  epr_weight: float = 1.0,
+                 num_images: Optional[int] = None,
+                 estimator_lr: float = 0.1,
+                 estimator_seed: int = 0,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0):
         super().__init__()
@@ -124,17 +163,31 @@ class PartialLabelLoss(nn.Module):
             raise ValueError(
                 f'PartialLabelLoss: rate_per_epoch={rate_per_epoch} must be '
                 f'>= 0 and max_rate={max_rate} in [0, 1]')
-        if mode == 'epr' and (expected_positives is None
-                              or not expected_positives > 0):
+        if mode in ('epr', 'role') and (expected_positives is None
+                                        or not expected_positives > 0):
             raise ValueError(
-                "PartialLabelLoss: mode='epr' needs expected_positives, the "
-                'mean number of positives per image (> 0), e.g. '
+                f'PartialLabelLoss: mode={mode!r} needs expected_positives, '
+                'the mean number of positives per image (> 0), e.g. '
                 'expected_positives=2.9 for MS-COCO; got '
                 f'{expected_positives!r}')
-        if mode != 'epr' and expected_positives is not None:
+        if mode not in ('epr', 'role') and expected_positives is not None:
             raise ValueError(
                 f'PartialLabelLoss: expected_positives is read only by '
-                f"mode='epr', not mode={mode!r}; remove it")
+                f"mode='epr' and 'role', not mode={mode!r}; remove it")
+        if mode == 'role' and (isinstance(num_images, bool) or not
+                               isinstance(num_images, int) or
+                               num_images < 1):
+            raise ValueError(
+                "PartialLabelLoss: mode='role' needs num_images, the length "
+                'of the training set (the rows of its label table), e.g. '
+                f'num_images=82081 for COCO train2014; got {num_images!r}')
+        if mode != 'role' and num_images is not None:
+            raise ValueError(
+                'PartialLabelLoss: num_images is read only by '
+                f"mode='role', not mode={mode!r}; remove it")
+        if not estimator_lr > 0:
+            raise ValueError(f'PartialLabelLoss: estimator_lr={estimator_lr}'
+                             ' must be > 0')
         if reduction not in ('mean', 'sum', 'none'):
             raise ValueError(f'PartialLabelLoss: reduction={reduction!r}')
         self.mode = mode
@@ -145,6 +198,9 @@ class PartialLabelLoss(nn.Module):
         self.max_rate = max_rate
         self.expected_positives = expected_positives
         self.epr_weight = epr_weight
+        self.num_images = num_images
+        self.estimator_lr = float(estimator_lr)
+        self.estimator_seed = int(estimator_seed)
         self.reduction = reduction
         self.loss_weight = loss_weight
         # class priors of 'selective' (counted over training batches; in
@@ -152,6 +208,17 @@ class PartialLabelLoss(nn.Module):
         self.register_buffer('positive_count', torch.zeros(0,
                                                            dtype=torch.float64))
         self.register_buffer('known_count', torch.zeros(0, dtype=torch.float64))
+        if mode == 'role':
+            # the label table (logits), its Adam moments and visits per row;
+            # sized by size_counts (the head knows C)
+            for name in ('role_logits', 'role_m', 'role_v'):
+                self.register_buffer(name, torch.zeros(0, 0))
+            self.register_buffer('role_steps', torch.zeros(0))
+
+    @property
+    def takes_sample_indices(self) -> bool:
+        """Whether the head must pass each sample's dataset index."""
+        return self.mode == 'role'
 
     def size_counts(self, num_classes: int) -> None:
         """Size the prior counts for ``num_classes`` (the head calls this
@@ -161,11 +228,35 @@ class PartialLabelLoss(nn.Module):
             self.positive_count = torch.zeros(num_classes,
                                               dtype=torch.float64)
             self.known_count = torch.zeros_like(self.positive_count)
+        if self.mode == 'role' and tuple(self.role_logits.shape) != (
+                self.num_images, num_classes):
+            self._init_table(num_classes)
+
+    def _init_table(self, num_classes: int) -> None:
+        n = self.num_images
+        if n * num_classes > ROLE_MAX_ENTRIES:
+            raise ValueError(
+                f"PartialLabelLoss: mode='role' keeps {n} x {num_classes} "
+                f'label estimates (three float32 tables, '
+                f'{3 * 4 * n * num_classes / 2**30:.1f} GiB, in every '
+                'process and checkpoint); above '
+                f'{ROLE_MAX_ENTRIES:,} entries it is refused: use '
+                "'negative' (WAN) or 'epr' for a label space this large")
+        gen = torch.Generator().manual_seed(self.estimator_seed)
+        q = _logit(0.6)  # estimates start in (0.4, 0.6)
+        self.role_logits = (torch.rand(n, num_classes, generator=gen) * 2 -
+                            1) * q
+        self.role_m = torch.zeros(n, num_classes)
+        self.role_v = torch.zeros(n, num_classes)
+        self.role_steps = torch.zeros(n)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # the prior counts are sized by the first batch: take a checkpoint's
         # size as it is
-        for name in ('positive_count', 'known_count'):
+        names = ('positive_count', 'known_count')
+        if self.mode == 'role':
+            names += ('role_logits', 'role_m', 'role_v', 'role_steps')
+        for name in names:
             value = state_dict.get(prefix + name)
             if value is not None and value.shape != getattr(self, name).shape:
                 setattr(self, name, torch.zeros_like(value))
@@ -208,16 +299,18 @@ class PartialLabelLoss(nn.Module):
                 label: Tensor,
                 weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None) -> Tensor:
+                reduction_override: Optional[str] = None,
+                sample_indices: Optional[Tensor] = None) -> Tensor:
         reduction = reduction_override or self.reduction
         if label.shape != cls_score.shape:
             raise ValueError(
                 f'PartialLabelLoss: label shape {tuple(label.shape)} does '
                 f'not match the scores {tuple(cls_score.shape)} (labels '
                 'are (N, C) with 1, 0 or -1 for unknown)')
-        if self.mode == 'epr' and reduction == 'none':
-            raise ValueError("PartialLabelLoss: mode='epr' adds a term of "
-                             "the batch; reduction='none' cannot carry it")
+        if self.mode in ('epr', 'role') and reduction == 'none':
+            raise ValueError(f'PartialLabelLoss: mode={self.mode!r} adds a '
+                             "term of the batch; reduction='none' cannot "
+                             'carry it')
         label = label.to(cls_score.device)
         known = label >= 0
         unknown = label < 0
@@ -245,11 +338,90 @@ class PartialLabelLoss(nn.Module):
             w_neg = w_neg + as_negative.to(dtype)
             if self.correction == 'flip':
                 w_pos = w_pos + picked.to(dtype)
-        loss = reduce_loss(w_pos * l_pos + w_neg * l_neg, weight, reduction,
-                           avg_factor)
+        elementwise = w_pos * l_pos + w_neg * l_neg
+        if self.mode == 'role':
+            rows = self._table_rows(sample_indices, cls_score.shape)
+            estimate = torch.sigmoid(self.role_logits[rows]).to(
+                cls_score.device, torch.float32)  # held fixed (a buffer)
+            soft = F.binary_cross_entropy_with_logits(
+                cls_score.float(), estimate, reduction='none')
+            elementwise = elementwise + 0.5 * unknown.to(dtype) * soft.to(
+                dtype)
+        loss = reduce_loss(elementwise, weight, reduction, avg_factor)
         if self.mode == 'epr':
             loss = loss + self.epr_weight * self._epr(cls_score)
+        elif self.mode == 'role':
+            loss = loss + 0.5 * self.epr_weight * self._epr(cls_score)
+            if self.training and torch.is_grad_enabled():
+                self._estimator_step(rows, cls_score, label, weight)
         return self.loss_weight * loss
+
+    # -- 'role' ---------------------------------------------------------
+    def _table_rows(self, sample_indices, shape) -> Tensor:
+        if sample_indices is None:
+            raise ValueError(
+                "PartialLabelLoss: mode='role' needs each image's dataset "
+                'index (sample_indices; the head passes the data samples\' '
+                'sample_idx)')
+        rows = torch.as_tensor(sample_indices, dtype=torch.long).reshape(-1)
+        if rows.numel() != shape[0]:
+            raise ValueError(f'PartialLabelLoss: {rows.numel()} sample '
+                             f'indices for {shape[0]} images')
+        if tuple(self.role_logits.shape) != (self.num_images, shape[1]):
+            self._init_table(shape[1])
+        bad = (rows < 0) | (rows >= self.num_images)
+        if bool(bad.any()):
+            raise ValueError(
+                f"PartialLabelLoss: mode='role' got image index "
+                f'{int(rows[bad][0])}, outside its label table of '
+                f'num_images={self.num_images} rows: set '
+                'model.head.loss.num_images to the length of the training '
+                'set')
+        return rows.to(self.role_logits.device)
+
+    def _estimator_step(self, rows: Tensor, cls_score: Tensor, label: Tensor,
+                        weight: Optional[Tensor]) -> None:
+        """One Adam step of the batch's unknown estimates (module
+        docstring), then the updated rows from every process."""
+        table = self.role_logits
+        dev = table.device
+        unknown = (label < 0)
+        if weight is not None:
+            unknown = unknown & (weight.expand_as(label) > 0)
+        unknown = unknown.to(dev)
+        theta0 = table[rows]
+        with torch.enable_grad():
+            theta = theta0.clone().requires_grad_(True)
+            p = torch.sigmoid(cls_score.detach().float()).to(dev)
+            bce = F.binary_cross_entropy_with_logits(theta, p,
+                                                     reduction='none')
+            fit = 0.5 * (bce * unknown).sum() / cls_score.shape[0]
+            known = label.detach().float().clamp(min=0).to(dev)
+            q = torch.where(unknown, torch.sigmoid(theta), known)
+            k_hat = q.sum(1).mean()
+            reg = 0.5 * self.epr_weight * (
+                k_hat - self.expected_positives)**2 / label.shape[1]
+            (grad, ) = torch.autograd.grad(fit + reg, theta)
+        beta1, beta2, eps = _ADAM
+        steps = self.role_steps[rows] + 1
+        m = torch.where(unknown, beta1 * self.role_m[rows] +
+                        (1 - beta1) * grad, self.role_m[rows])
+        v = torch.where(unknown, beta2 * self.role_v[rows] +
+                        (1 - beta2) * grad * grad, self.role_v[rows])
+        m_hat = m / (1 - beta1**steps).unsqueeze(1)
+        v_hat = v / (1 - beta2**steps).unsqueeze(1)
+        new = torch.where(unknown, theta0 - self.estimator_lr * m_hat /
+                          (v_hat.sqrt() + eps), theta0)
+        for r, t, mm, vv, st in _all_gather((rows, new, m, v, steps)):
+            r = r.to(dev)
+            self.role_logits[r] = t.to(dev, table.dtype)
+            self.role_m[r] = mm.to(dev)
+            self.role_v[r] = vv.to(dev)
+            self.role_steps[r] = st.to(dev)
+
+    def label_estimates(self) -> Tensor:
+        """(num_images, C) the current estimates y_hat of ``'role'``."""
+        return torch.sigmoid(self.role_logits)
 
     def _likely_positive(self, cls_score: Tensor, unknown: Tensor,
                          priors: Tensor) -> Tensor:
