@@ -33,6 +33,7 @@ CONFIG = 'configs/partial_labels/shapes_demo_hidden.py'
 KEYS = ('mAP', 'CF1', 'OF1')
 # mean positives per image of the demo's train split (EPR's k)
 DEMO_POSITIVES = 1.83
+DEMO_TRAIN_IMAGES = 4000  # ROLE's label table
 
 REGIMES = {
     'full': dict(mode='random', fraction=0.0),
@@ -57,7 +58,9 @@ def loss_modes(regime, epochs):
                                 rate_per_epoch=rate)),
              ('ll_flip', dict(mode='large_loss', correction='flip',
                               rate_per_epoch=rate)),
-             ('epr', dict(mode='epr', expected_positives=DEMO_POSITIVES))]
+             ('epr', dict(mode='epr', expected_positives=DEMO_POSITIVES)),
+             ('role', dict(mode='role', expected_positives=DEMO_POSITIVES,
+                           num_images=DEMO_TRAIN_IMAGES))]
     if regime in ('single', 'posonly'):
         modes.insert(2, ('wan', dict(mode='negative',
                                      negative_weight='wan')))
