@@ -26,7 +26,10 @@ MODES = (('full labels, plain loss', None),
          ('large_loss reject', dict(mode='large_loss', rate_per_epoch=0.1)),
          ('large_loss flip', dict(mode='large_loss', correction='flip',
                                   rate_per_epoch=0.1)),
-         ('epr', dict(mode='epr', expected_positives=2.0)))
+         ('epr', dict(mode='epr', expected_positives=2.0)),
+         # the label table's rows: the batch's images are rows 0..n-1
+         ('role', dict(mode='role', expected_positives=2.0,
+                       num_images=1000)))
 
 
 def build(cfg, loss, classes):
@@ -58,6 +61,7 @@ def batch(num_classes, size, n, hide):
     for i in range(n):
         labels = torch.randperm(num_classes, generator=g)[:2].tolist()
         sample = DataSample().set_gt_label(labels)
+        sample.set_metainfo(dict(sample_idx=i))
         if hide:
             unknown = hidden_classes('random', 0, i, labels, num_classes,
                                      0.5).tolist()
@@ -87,11 +91,13 @@ def loss_only(batch_size, class_counts, steps, rounds):
             y = (torch.rand(batch_size, c, generator=g) < 2 / c).float()
             if loss_cfg is not None:
                 y[torch.rand(batch_size, c, generator=g) < 0.5] = -1
+            extra = dict(sample_indices=torch.arange(batch_size)) if \
+                getattr(loss, 'takes_sample_indices', False) else {}
             times = []
             for _ in range(rounds):
                 start = time.perf_counter()
                 for _ in range(steps):
-                    loss(x, y, avg_factor=batch_size).backward()
+                    loss(x, y, avg_factor=batch_size, **extra).backward()
                 times.append((time.perf_counter() - start) / steps)
             row.append(statistics.median(times))
         out[name] = row
