@@ -284,8 +284,8 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
         writer = open_writer(out, infer.classes, resume=resume,
                              run=run_record_for(infer, items, checkpoint,
                                                 topk, only_predicted))
-    # JSONL/CSV lines are made by the model actors; Parquet rows and the
-    # printed table from the scores, here
+    # JSONL/CSV lines are made by the model actors; Parquet rows (as
+    # columns) and the printed table from the scores, here
     line_format = None
     if out and result_format(out) in ('.jsonl', '.csv'):
         line_format = result_format(out)
@@ -319,27 +319,28 @@ def tag_on_ray(infer, items: Sequence[str], out: Optional[str], *,
             done, next_line, start = 0, progress_every, time.perf_counter()
             for batch in ds.iter_batches(batch_size=None,
                                          batch_format='numpy'):
-                chunk = []
+                ok = []
                 for k, path in enumerate(batch['img_path']):
-                    path = str(path)
                     why = batch['error'][k]
                     if why:
-                        skipped.append((path, why))
+                        skipped.append((str(path), why))
                         log(f'skipped {path}: {why}')
-                    elif line_format:
-                        chunk.append(batch['line'][k])
                     else:
-                        chunk.append(result_for(infer, path,
-                                                batch['scores'][k], topk,
-                                                only_predicted))
+                        ok.append(k)
                 summary['decode_s'] += float(np.sum(batch['decode_s']))
                 summary['model_s'] += float(np.sum(batch['model_s']))
-                if writer is None:
-                    results.extend(chunk)
-                elif line_format:
-                    writer.write_lines(chunk)
+                paths = [str(batch['img_path'][k]) for k in ok]
+                if line_format:
+                    writer.write_lines([batch['line'][k] for k in ok])
+                elif writer is not None:  # Parquet: columns, no dicts
+                    writer.write_scores(paths, batch['scores'][ok],
+                                        infer.thresholds, topk,
+                                        only_predicted)
                 else:
-                    writer.write(chunk)
+                    results.extend(
+                        result_for(infer, p, batch['scores'][k], topk,
+                                   only_predicted)
+                        for p, k in zip(paths, ok))
                 if done == 0:
                     summary['first_s'] = time.perf_counter() - wall
                     first_done = len(batch['img_path'])

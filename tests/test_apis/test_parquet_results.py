@@ -138,3 +138,44 @@ def _ckpt(tmp_path, cfg):
     path = str(tmp_path / 'm.pth')
     torch.save(dict(state_dict=model.model.state_dict()), path)
     return path
+
+
+@pytest.mark.parametrize('topk,only_predicted', [(None, False), (2, False),
+                                                 (None, True)])
+def test_rows_from_a_score_array_equal_rows_from_result_dicts(
+        tmp_path, topk, only_predicted):
+    """write_scores (the Ray driver's path: no dict per image) writes the
+    same file as write() of MultiLabelInferencer.result of each image:
+    per-class thresholds, ties in class order, top-k, only_predicted;
+    the pending rows cross shard boundaries in chunks of any size."""
+    from types import SimpleNamespace
+
+    from mlic.apis.inferencer import MultiLabelInferencer
+    rng = np.random.default_rng(0)
+    classes = [f'c{i}' for i in range(7)]
+    scores = np.round(rng.random((23, 7)), 1).astype(np.float32)  # ties
+    thr = np.array([0.5, 0.3, 0.9, 0.5, 0.0, 1.0, 0.6])
+    fake = SimpleNamespace(classes=classes, thresholds=thr)
+    paths = [f'{k}.jpg' for k in range(23)]
+    dicts = []
+    for p, s in zip(paths, scores):
+        r = MultiLabelInferencer.result(fake, p, s, topk)
+        if only_predicted:
+            r.pop('scores')
+        dicts.append(r)
+    tables = []
+    for name, how in (('a', 'dicts'), ('b', 'arrays')):
+        w = ParquetResultWriter(str(tmp_path / f'{name}.parquet'), classes)
+        w.rows_per_shard = 5
+        for lo, hi in ((0, 3), (3, 11), (11, 12), (12, 23)):
+            if how == 'dicts':
+                w.write(dicts[lo:hi])
+            else:
+                w.write_scores(paths[lo:hi], scores[lo:hi], thr, topk,
+                               only_predicted)
+        w.finish()
+        tables.append(read_parquet_predictions(w.path)[1])
+    assert tables[0].equals(tables[1])
+    assert tables[1].column('pred_labels').to_pylist() == \
+        [r['pred_labels'] for r in dicts]
+    assert ('scores' in tables[1].column_names) is not only_predicted

@@ -205,6 +205,26 @@ def test_two_nodes_give_what_infer_py_gives(demo, cluster, tmp_path):
     _check_result(demo, out, _finish(proc))
 
 
+def test_parquet_from_the_cluster_equals_infer_py(demo, cluster, tmp_path):
+    """--out x.parquet: the driver writes the actors' score arrays as
+    columns (no dict per image); the table equals infer.py's Parquet in
+    one process, with per-class thresholds from --thr."""
+    pq = pytest.importorskip('pyarrow.parquet')
+    ref = tmp_path / 'ref.parquet'
+    run_tool(['tools/infer.py', DEMO, demo['ckpt'], demo['images'],
+              '--device', 'cpu', '--out', str(ref), '--batch-size', '8',
+              '--thr', '0.45'], cwd=tmp_path, env=dict(OMP_NUM_THREADS='1'))
+    out = tmp_path / 'p.parquet'
+    proc = _ray_infer(demo, out, ['--address', cluster.address,
+                                  '--model-workers', '2', '--thr', '0.45'])
+    text = _finish(proc)
+    assert f'ray: {NUM_IMAGES} images, 1 skipped' in text
+    got, want = pq.read_table(out), pq.read_table(ref)
+    assert got.num_rows == NUM_IMAGES
+    assert got.equals(want)
+    assert sum(map(len, got.column('pred_labels').to_pylist())) > 0
+
+
 def test_a_lost_node_and_killed_model_workers(demo, cluster, tmp_path):
     """A third node joins; while tagging, every model worker process is
     killed and the third node dies with everything on it: the run ends on

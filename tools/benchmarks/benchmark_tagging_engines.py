@@ -78,31 +78,37 @@ def driver_rate(num_classes, count=20000):
     fake = types.SimpleNamespace(classes=classes,
                                  thresholds=np.full(num_classes, 0.5))
     rng = np.random.default_rng(0)
-    batches = [[MultiLabelInferencer.result(
-        fake, f'/archive/{k + j:09d}.jpg', s, None) for j, s in enumerate(
-            rng.random((256, num_classes), dtype=np.float32) ** 4)]
-        for k in range(0, count, 256)]
+    arrays = [(rng.random((256, num_classes), dtype=np.float32) ** 4,
+               [f'/archive/{k + j:09d}.jpg' for j in range(256)])
+              for k in range(0, count, 256)]
+    batches = [[MultiLabelInferencer.result(fake, p, s, None)
+                for p, s in zip(paths, scores)] for scores, paths in arrays]
     lines = [[format_line(r, '.jsonl', classes) for r in b]
              for b in batches]
     tmp = tempfile.mkdtemp(prefix='mlic_driver_')
     try:
-        return _write_rates(tmp, batches, lines, classes, open_writer)
+        return _write_rates(tmp, batches, lines, arrays, fake.thresholds,
+                            classes, open_writer)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # up to GBs of output
 
 
-def _write_rates(tmp, batches, lines, classes, open_writer):
+def _write_rates(tmp, batches, lines, arrays, thresholds, classes,
+                 open_writer):
     n = sum(len(b) for b in batches)
     rates = {}
     for name, ext, feed in (('JSONL lines', '.jsonl', 'lines'),
                             ('JSONL results', '.jsonl', 'results'),
-                            ('Parquet results', '.parquet', 'results')):
+                            ('Parquet results', '.parquet', 'results'),
+                            ('Parquet score arrays', '.parquet', 'arrays')):
         path = osp.join(tmp, name.replace(' ', '_') + ext)
         writer = open_writer(path, classes)
         start = time.perf_counter()
-        for b, ls in zip(batches, lines):
+        for b, ls, (scores, paths) in zip(batches, lines, arrays):
             if feed == 'lines':
                 writer.write_lines(ls)
+            elif feed == 'arrays':  # the Ray driver's Parquet path
+                writer.write_scores(paths, scores, thresholds)
             else:
                 writer.write(b)
         writer.finish()
