@@ -93,3 +93,10 @@ def test_partial_label_config_trains_two_steps(config, tiny_coco,  # noqa
     else:
         dataset = runner.train_dataloader.dataset
         assert type(dataset.seeded_dataset).__name__ == 'HideLabels'
+    if 'single_positive' in name:
+        # ROLE: a table row per train2014 image; the rows of the images of
+        # the two steps took one estimator step each
+        assert loss.mode == 'role'
+        assert tuple(loss.role_logits.shape) == (82783, 80)
+        batch = runner.train_dataloader.batch_size
+        assert int(loss.role_steps.sum()) == 2 * batch
