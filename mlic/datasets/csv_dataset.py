@@ -60,7 +60,10 @@ def read_class_names(classes, where: str) -> Optional[tuple]:
         names, source = [str(c) for c in classes], 'the classes list'
     if not names:
         raise DatasetError(f'{source} names no class')
-    dup = sorted({n for n in names if names.count(n) > 1})
+    seen, dup = set(), set()
+    for n in names:  # linear: label spaces of 10k+ classes
+        (dup if n in seen else seen).add(n)
+    dup = sorted(dup)
     if dup:
         raise DatasetError(f'{source} lists {dup} more than once')
     return tuple(names)
