@@ -3,6 +3,13 @@
     python tools/benchmarks/benchmark_dataset_index.py [--rows 1000000]
         [--classes 10000] [--labels 5] [--csv FILE] [--check-files]
         [--unlisted unknown [--negatives 5]]
+    python tools/benchmarks/benchmark_dataset_index.py --openimages \
+        --rows 9000000 --classes 9605 --labels 5
+
+``--openimages`` writes OpenImages' own files instead (the human-verified
+labels CSV, ``--rows`` label rows, ``--labels`` rows an image, Confidence
+1 or 0 at random, and the class descriptions) and indexes them with
+OpenImagesMultiLabel.
 
 Writes a CSV of ``--rows`` images with ``--labels`` random class names each
 (unless ``--csv`` names one), then indexes it in a fresh process and
@@ -29,18 +36,29 @@ import json, resource, sys, time
 def rss():
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * resource.getpagesize()
+def peak():
+    with open('/proc/self/status') as f:
+        return next(int(l.split()[1]) * 1024 for l in f
+                    if l.startswith('VmHWM'))
 from mlic.datasets import CsvMultiLabel
 from mlic.utils import register_all_modules
 register_all_modules()
 path, check, unlisted = sys.argv[1], sys.argv[2] == '1', sys.argv[3]
 before = rss()
 start = time.perf_counter()
-ds = CsvMultiLabel(ann_file=path, data_prefix='images', check_files=check,
-                   unlisted=unlisted)
+if unlisted == 'openimages':
+    from mlic.datasets.openimages import OpenImagesMultiLabel
+    ds = OpenImagesMultiLabel(ann_file=path, class_descriptions=path[:-4]
+                              + '_desc.csv', data_prefix='images',
+                              check_files=check)
+else:
+    ds = CsvMultiLabel(ann_file=path, data_prefix='images',
+                       check_files=check, unlisted=unlisted)
 seconds = time.perf_counter() - start
 after = rss()
 item = ds.get_data_info(len(ds) // 2)
 print(json.dumps(dict(seconds=seconds, rss_growth=after - before,
+                      peak_growth=peak() - before,
                       index_bytes=ds.index.nbytes, rows=len(ds),
                       classes=len(ds.metainfo['classes']),
                       sample=item['gt_label'][:5])))
@@ -75,6 +93,25 @@ def write_csv(path, rows, classes, labels, seed=0, negatives=0):
             writer.writerow(row)
 
 
+def write_openimages(path, rows, classes, per_image, seed=0):
+    """OpenImages' human-verified labels CSV (``rows`` rows, ``per_image``
+    distinct classes an image) and its class descriptions beside it."""
+    rng = np.random.default_rng(seed)
+    mids = [f'/m/{k:07x}' for k in range(classes)]
+    with open(path[:-4] + '_desc.csv', 'w', encoding='utf-8') as f:
+        f.writelines(f'{m},class {k}\n' for k, m in enumerate(mids))
+    picks = np.stack([rng.choice(classes, per_image, replace=False)
+                      for _ in range(1000)])
+    conf = rng.integers(0, 2, (1000, per_image))
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('ImageID,Source,LabelName,Confidence\n')
+        for i in range(-(-rows // per_image)):
+            image = f'{i * 2654435761 % 2**64:016x}'
+            pick = (picks[i % 1000] + i) % classes
+            f.writelines(f'{image},verification,{mids[k]},{c}\n'
+                         for k, c in zip(pick, conf[i % 1000]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--rows', type=int, default=1_000_000)
@@ -86,7 +123,11 @@ def main(argv=None):
                         choices=['negative', 'unknown'])
     parser.add_argument('--negatives', type=int, default=0,
                         help='known negatives a row (--unlisted unknown)')
+    parser.add_argument('--openimages', action='store_true',
+                        help="OpenImages' own files (OpenImagesMultiLabel)")
     args = parser.parse_args(argv)
+    if args.openimages:
+        args.unlisted = 'openimages'
     if args.negatives and args.unlisted != 'unknown':
         parser.error('--negatives needs --unlisted unknown')
     tmp = None
@@ -94,8 +135,11 @@ def main(argv=None):
     if path is None:
         tmp = tempfile.mkdtemp(prefix='mlic_index_')
         path = osp.join(tmp, 'big.csv')
-        write_csv(path, args.rows, args.classes, args.labels,
-                  negatives=args.negatives)
+        if args.openimages:
+            write_openimages(path, args.rows, args.classes, args.labels)
+        else:
+            write_csv(path, args.rows, args.classes, args.labels,
+                      negatives=args.negatives)
     try:
         out = subprocess.run(
             [sys.executable, '-c', WORKER, path,
@@ -108,12 +152,16 @@ def main(argv=None):
             shutil.rmtree(tmp, ignore_errors=True)
     print(f'{result["rows"]} rows x {result["classes"]} classes '
           f'({osp.getsize(path) / 2**20:.0f} MiB CSV)' if tmp is None else
-          f'{result["rows"]} rows x {result["classes"]} classes'
-          f' (unlisted: {args.unlisted}, {args.negatives} known negatives '
-          'a row)')
+          (f'{result["rows"]} images, {args.rows} label rows x '
+           f'{result["classes"]} classes (OpenImages files)'
+           if args.openimages else
+           f'{result["rows"]} rows x {result["classes"]} classes'
+           f' (unlisted: {args.unlisted}, {args.negatives} known negatives '
+           'a row)'))
     print(f'  indexed in {result["seconds"]:.2f} s; resident memory +'
           f'{result["rss_growth"] / 2**20:.0f} MiB (the index itself '
-          f'{result["index_bytes"] / 2**20:.0f} MiB)')
+          f'{result["index_bytes"] / 2**20:.0f} MiB), peak +'
+          f'{result["peak_growth"] / 2**20:.0f} MiB while indexing')
     return result
 
 
