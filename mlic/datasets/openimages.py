@@ -22,7 +22,6 @@ positive and negative for one image (two sources disagree) is ignored there
 (counted in the log).
 """
 import csv
-import io
 import logging
 import os.path as osp
 from typing import Optional
@@ -73,6 +72,18 @@ def read_class_descriptions(path: str, trainable: Optional[str] = None):
     return mids, names
 
 
+def _first_bad_line(path: str) -> int:
+    """The number of the first line of ``path`` that is not UTF-8 (the
+    error path only: a decoder reading blocks cannot say the line)."""
+    with open(path, 'rb') as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                raw.decode('utf-8')
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
 @DATASETS.register_module()
 class OpenImagesMultiLabel(CsvMultiLabel):
     """OpenImages' image-level labels (module docstring): verified
@@ -109,9 +120,21 @@ class OpenImagesMultiLabel(CsvMultiLabel):
                          unlisted='unknown', **kwargs)
 
     def _build_index(self):
+        # streamed, not read whole: OpenImages' train file is 9M rows
+        # (the text and a StringIO of it took 2.9 GB at its size)
         path = self.ann_file
-        text = self._text(path)
-        reader = csv.reader(io.StringIO(text))
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'annotation file not found: {path}')
+        with open(path, encoding='utf-8-sig', newline='') as f:
+            reader = csv.reader(f)
+            try:
+                return self._index_rows(path, reader)
+            except UnicodeDecodeError as err:
+                raise DatasetError(
+                    f'{path}:{_first_bad_line(path)}: not UTF-8 text ('
+                    f'{err.reason}). Save the file as UTF-8') from None
+
+    def _index_rows(self, path, reader):
         header = [h.strip() for h in next(reader, [])]
         need = ('ImageID', 'LabelName', 'Confidence')
         if any(col not in header for col in need):

@@ -88,6 +88,13 @@ def test_bad_files_are_named(tmp_path):
         OpenImagesMultiLabel(ann_file=str(tmp_path / 'bad.csv'),
                              class_descriptions=str(tmp_path / 'desc.csv'),
                              data_prefix=str(tmp_path / 'images'))
+    (tmp_path / 'bad.csv').write_bytes(
+        b'ImageID,Source,LabelName,Confidence\nx,v,/m/014j1m,1\n'
+        b'y,v\xff,/m/014j1m,1\n')
+    with pytest.raises(DatasetError, match=r'bad.csv:3: not UTF-8'):
+        OpenImagesMultiLabel(ann_file=str(tmp_path / 'bad.csv'),
+                             class_descriptions=str(tmp_path / 'desc.csv'),
+                             data_prefix=str(tmp_path / 'images'))
     (tmp_path / 'tr.txt').write_text('/m/nope\n')
     with pytest.raises(DatasetError, match="'/m/nope'"):
         OpenImagesMultiLabel(ann_file=str(tmp_path / 'labels.csv'),
