@@ -68,7 +68,7 @@ class SparseLabels:
         self.known_rows = np.zeros(0, np.int64)
         self.known_indptr = np.zeros(1, np.int64)
         self.known_indices = np.zeros(0, np.int64)
-        self._ignored_by_class = None
+        self._ignored_by_class = self._known_cache = None
         if ignored is not None and not (isinstance(ignored, tuple)
                                         and len(ignored) == 2):
             at = [i for i, r in enumerate(ignored) if isinstance(r, Known)]
@@ -138,17 +138,11 @@ class SparseLabels:
         if k0 == k1:
             return rows, cols
         kept = np.ones((k1 - k0, c1 - c0), dtype=bool)
-        for indptr, indices, which in (
-                (self.known_indptr, self.known_indices,
-                 np.arange(k0, k1)),
-                (self.indptr, self.indices, self.known_rows[k0:k1])):
-            lo, hi = indptr[which], indptr[which + 1]
-            local = np.repeat(np.arange(k1 - k0), hi - lo)
-            idx = indices[np.concatenate([np.arange(a, b) for a, b in
-                                          zip(lo, hi)])] if local.size \
-                else np.zeros(0, np.int64)
-            inside = (idx >= c0) & (idx < c1)
-            kept[local[inside], idx[inside] - c0] = False
+        krow, kcol = self._known_entries()
+        a, b = np.searchsorted(krow, [k0, k1])
+        krow, kcol = krow[a:b], kcol[a:b]
+        inside = (kcol >= c0) & (kcol < c1)
+        kept[krow[inside] - k0, kcol[inside] - c0] = False
         if by_class:
             kc, kr = np.nonzero(kept.T)
         else:
@@ -161,23 +155,30 @@ class SparseLabels:
         order = np.argsort(cols if by_class else rows, kind='stable')
         return rows[order], cols[order]
 
+    def _known_entries(self):
+        """(position in ``known_rows``, class) of every entry the Known rows
+        count - their listed classes and their positives - sorted by row
+        then class; computed once."""
+        if self._known_cache is None:
+            c, m = self.num_classes, self.known_rows.size
+            rows = np.repeat(np.arange(m), np.diff(self.known_indptr))
+            prow, pcol = self.positive_entries()
+            at = np.searchsorted(self.known_rows, prow)
+            mine = (at < m) & (self.known_rows[np.minimum(at, m - 1)]
+                               == prow) if m else np.zeros(0, bool)
+            keys = np.unique(np.concatenate([
+                rows * c + self.known_indices, at[mine] * c + pcol[mine]]))
+            self._known_cache = (keys // c, keys % c)
+        return self._known_cache
+
     def ignored_per_class(self) -> np.ndarray:
         """(C,) how many images each class skips (ignored or unknown)."""
         c = self.num_classes
         out = np.bincount(self.ignored_cols, minlength=c)
         if self.known_rows.size:
             # a Known row skips every class but its known ones and positives
-            rows = np.repeat(np.arange(self.known_rows.size),
-                             np.diff(self.known_indptr))
-            prow, pcol = self.positive_entries()
-            at = np.searchsorted(self.known_rows, prow)
-            mine = (at < self.known_rows.size) & (
-                self.known_rows[np.minimum(at, self.known_rows.size - 1)]
-                == prow)
-            keys = np.unique(np.concatenate([
-                rows * c + self.known_indices, at[mine] * c + pcol[mine]]))
-            out = out + self.known_rows.size - np.bincount(keys % c,
-                                                           minlength=c)
+            out = out + self.known_rows.size - np.bincount(
+                self._known_entries()[1], minlength=c)
         return out
 
     @classmethod
@@ -208,7 +209,7 @@ class SparseLabels:
         out.known_rows = np.zeros(0, np.int64)
         out.known_indptr = np.zeros(1, np.int64)
         out.known_indices = np.zeros(0, np.int64)
-        out._ignored_by_class = None
+        out._ignored_by_class = out._known_cache = None
         out.indptr = np.asarray(pos_ptr, dtype=np.int64)
         out.indices = np.concatenate(pos_idx).astype(np.int64) if pos_idx \
             else np.zeros(0, np.int64)
