@@ -62,6 +62,7 @@ class ParquetResultWriter(ResultWriter):
         self._rows, self._shards = [], 0  # pending column chunks
         self._pending = 0  # rows in them
         self._schema = None
+        self._index = None  # class name -> column, made on first use
         super().__init__(path, classes, resume=resume, run=run)
 
     def _open(self, resume):
@@ -110,7 +111,7 @@ class ParquetResultWriter(ResultWriter):
                               dtype=np.float32)))
 
     def _class_index(self) -> dict:
-        if getattr(self, '_index', None) is None:
+        if self._index is None:
             self._index = {c: k for k, c in enumerate(self.classes)}
         return self._index
 
