@@ -2,8 +2,11 @@
 
 One class list per model (:mod:`mlic.datasets.class_order`): the head's
 ``num_classes``, every split of a run and the checkpoint a run loads must
-agree on the class names and their order.
+agree on the class names and their order. A loss that keeps a row per
+training image (``PartialLabelLoss(mode='role')``) must have a row for each
+of them, found by an index no two images share.
 """
+from mmengine.dataset import ConcatDataset
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -25,6 +28,50 @@ def _dataset_of(loop):
     return getattr(dataset, 'seeded_dataset', dataset)
 
 
+def _base_dataset(dataset):
+    """The dataset whose indices become ``sample_idx`` under wrappers that
+    only repeat or re-draw its images (RepeatDataset, ClassBalancedDataset,
+    HideLabels: each keeps the wrapped one as ``.dataset``); a
+    ConcatDataset is returned as it is (its parts number their images from
+    0 each)."""
+    while not isinstance(dataset, ConcatDataset) and \
+            getattr(dataset, 'dataset', None) is not None:
+        dataset = dataset.dataset
+    return dataset
+
+
+def _check_image_rows(runner, train):
+    """A loss with a row per training image (ROLE's label estimates) is
+    sized for this training set, and the rows are not shared."""
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
+    loss = getattr(getattr(model, 'head', None), 'loss_module', None)
+    if train is None or not getattr(loss, 'takes_sample_indices', False):
+        return
+    name = f"{type(loss).__name__}(mode='{getattr(loss, 'mode', '?')}')"
+    base = _base_dataset(train)
+    if isinstance(base, ConcatDataset):
+        raise ValueError(
+            f'{name} keeps a row per training image, found by its index in '
+            'its dataset; the training set is a ConcatDataset, whose parts '
+            'each number their images from 0, so images of different parts '
+            'would share rows. Train on one dataset, for example one CSV '
+            'file listing the images of every part (CsvMultiLabel; '
+            'tools/dataset_converters/to_csv.py writes a dataset as CSV).')
+    rows, images = int(loss.num_images), len(base)
+    if rows < images:
+        raise ValueError(
+            f'{name} has num_images={rows} rows but the training set '
+            f'({type(base).__name__}) has {images} images; set '
+            f'model.head.loss.num_images={images} (for example '
+            f'--cfg-options model.head.loss.num_images={images}).')
+    if rows > images:
+        runner.logger.warning(
+            f'{name}: num_images={rows} rows for {images} training images; '
+            f'{rows - images} rows are never used (set '
+            f'model.head.loss.num_images={images} to save their memory).')
+
+
 def _classes_of(dataset):
     classes = getattr(dataset, 'metainfo', {}).get('classes', None)
     return None if classes is None else [str(c) for c in classes]
@@ -41,6 +88,10 @@ class NumClassCheckHook(Hook):
       ``classes`` list sorts its own names: with one class more or less, or
       another name, every column would mean another class); the log lists
       the classes and the size of each split;
+    * before training: a loss with a row per training image (ROLE) has
+      ``num_images`` at least the training set's length (a warning names
+      unused rows) and the training set is not a ConcatDataset (its parts
+      would share rows);
     * when a checkpoint is loaded (``tools/test.py``, ``load_from``,
       ``--resume``): the classes it was trained on (saved in its meta) are
       the dataset's, in order.
@@ -77,6 +128,7 @@ class NumClassCheckHook(Hook):
                 'the validation split',
                 'Give every split ' + classes_file_hint(classes) + '.')
         self._check_count(runner, 'train')
+        _check_image_rows(runner, train)
         if classes is not None:
             sizes = [f'train {len(train)} images']
             if val is not None:
