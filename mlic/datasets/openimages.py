@@ -24,14 +24,16 @@ positive and negative for one image (two sources disagree) is ignored there
 import csv
 import logging
 import os.path as osp
+from array import array
 from typing import Optional
 
+import numpy as np
 from mmengine.logging import print_log
 
 from mlic.registry import DATASETS
 from .csv_dataset import CsvMultiLabel
 from .errors import DatasetError
-from .label_index import LabelIndexBuilder
+from .label_index import LabelIndex
 
 
 def read_class_descriptions(path: str, trainable: Optional[str] = None):
@@ -70,6 +72,123 @@ def read_class_descriptions(path: str, trainable: Optional[str] = None):
         seen[n] = seen.get(n, 0) + 1
     names = [n if seen[n] == 1 else f'{n} ({m})' for n, m in zip(names, mids)]
     return mids, names
+
+
+class _Runs:
+    """The runs of rows of one ImageID, in file order: each run's image
+    path (packed), its hash and its first line."""
+
+    def __init__(self, image_ext):
+        self.image_ext = image_ext
+        self.paths = bytearray()
+        self.offsets = array('q', [0])
+        self.hashes = array('q')
+        self.lines = array('q')
+
+    def start(self, image_id: str, line: int) -> None:
+        image_path = image_id + self.image_ext
+        self.paths += image_path.encode('utf-8')
+        self.offsets.append(len(self.paths))
+        self.hashes.append(hash(image_path))
+        self.lines.append(line)
+
+    def __len__(self):
+        return len(self.lines)
+
+    def arrays(self):
+        return (np.frombuffer(bytes(self.paths), np.uint8),
+                np.frombuffer(self.offsets, np.int64).copy(),
+                np.frombuffer(self.hashes, np.int64).copy(),
+                np.frombuffer(self.lines, np.int64).copy())
+
+
+def _merge_runs(paths, offsets, hashes, lines):
+    """One image per distinct path, in order of its first run: ``(paths,
+    offsets, hashes, lines, image_of_run)``; ``image_of_run`` (each run's
+    image number) is None when every run is its own image (rows grouped by
+    ImageID). Runs are compared by hash, then by path (hashes may
+    collide)."""
+    order = np.argsort(hashes, kind='stable')
+    ordered = hashes[order]
+    cuts = np.nonzero(ordered[1:] != ordered[:-1])[0] + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(ordered)]
+    groups = np.nonzero(ends - starts > 1)[0]  # runs sharing a hash
+    if not groups.size:
+        return paths, offsets, hashes, lines, None
+    canon = np.arange(len(hashes), dtype=np.int64)
+    for g in groups:
+        seen = {}  # path -> its first run (the sort kept run order)
+        for r in order[starts[g]:ends[g]].tolist():
+            canon[r] = seen.setdefault(
+                paths[offsets[r]:offsets[r + 1]].tobytes(), r)
+    keep = canon == np.arange(len(canon))
+    number = np.cumsum(keep) - 1
+    kept = np.nonzero(keep)[0]
+    sizes = np.diff(offsets)[kept]
+    new_offsets = np.zeros(len(kept) + 1, np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    new_paths = np.concatenate([paths[offsets[r]:offsets[r + 1]]
+                                for r in kept]) if len(kept) else paths[:0]
+    return (new_paths, new_offsets, hashes[kept], lines[kept],
+            number[canon].astype(np.int32))
+
+
+def _grouped(image, values, num_images):
+    """``values`` (already in image order) and their (num_images + 1)
+    offsets."""
+    counts = np.bincount(image, minlength=num_images)
+    offsets = np.zeros(num_images + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return np.ascontiguousarray(values, dtype=np.int32), offsets
+
+
+def _keys(image, cls, num_classes):
+    return image.astype(np.int64) * num_classes + cls
+
+
+def _verified_both_ways(image, cls, positive, num_classes):
+    """The sorted, unique keys ``image * C + class`` that have a positive
+    and a negative row (memory: three arrays of the negatives' length)."""
+    verified = _keys(image[positive], cls[positive], num_classes)
+    if not verified.size:
+        return verified
+    verified.sort()
+    negative = _keys(image[~positive], cls[~positive], num_classes)
+    at = np.searchsorted(verified, negative)
+    at[at == verified.size] = 0
+    return np.unique(negative[verified[at] == negative])
+
+
+def _pack(paths, path_offsets, hashes, image, cls, positive, num_classes):
+    """The index of one row per (image, class, verdict): positives,
+    negatives, and as ignored each class verified both ways for an image
+    (sorted); each image's classes in file order. Returns ``(index, number
+    of such conflicts, the first image with one or -1)``."""
+    n = len(path_offsets) - 1
+    if image.size > 1 and np.any(image[1:] < image[:-1]):
+        order = np.argsort(image, kind='stable')  # file order in an image
+        image, cls, positive = image[order], cls[order], positive[order]
+        del order
+    both = _verified_both_ways(image, cls, positive, num_classes)
+    if both.size:
+        key = _keys(image, cls, num_classes)
+        at = np.minimum(np.searchsorted(both, key), both.size - 1)
+        conflict = both[at] == key
+        del key, at
+    else:
+        conflict = np.zeros_like(positive)
+    pos, neg = positive & ~conflict, ~positive & ~conflict
+    labels, label_offsets = _grouped(image[pos], cls[pos], n)
+    negatives, negative_offsets = _grouped(image[neg], cls[neg], n)
+    ignored, ignored_offsets = _grouped(both // num_classes,
+                                        both % num_classes, n)
+    index = LabelIndex(
+        paths, path_offsets,
+        labels, label_offsets, ignored, ignored_offsets, negatives,
+        negative_offsets if negatives.size else None)
+    index.path_hashes = hashes
+    first = int(both[0] // num_classes) if both.size else -1
+    return index, int(both.size), first
 
 
 def _first_bad_line(path: str) -> int:
@@ -145,8 +264,14 @@ class OpenImagesMultiLabel(CsvMultiLabel):
         at_img, at_mid, at_conf = (header.index(c) for c in need)
         width = len(header)
         lookup = {m: k for k, m in enumerate(self.mids)}
-        images = {}  # ImageID -> (positives, negatives), file order
+        # flat arrays, 9 bytes a row; an image is a run of rows with one
+        # ImageID (OpenImages ships its rows grouped so: no dict of 1.8M
+        # IDs), runs of one ID met again are merged afterwards (_merge_runs)
+        runs = _Runs(self.image_ext)
+        row_run, row_class = array('i'), array('i')
+        row_positive = array('b')
         dropped = 0
+        previous = None
         for row in reader:
             if len(row) != width:
                 if not any(x.strip() for x in row):
@@ -162,25 +287,25 @@ class OpenImagesMultiLabel(CsvMultiLabel):
                 raise DatasetError(
                     f'{path}:{reader.line_num}: Confidence {conf!r} must be '
                     '1 (verified positive) or 0 (verified negative)')
-            entry = images.get(row[at_img])
-            if entry is None:
-                entry = images[row[at_img]] = ([], [], reader.line_num)
-            entry[0 if conf.startswith('1') else 1].append(k)
-        if not images:
+            if row[at_img] != previous:
+                previous = row[at_img]
+                runs.start(previous, reader.line_num)
+            row_run.append(len(runs) - 1)
+            row_class.append(k)
+            row_positive.append(conf.startswith('1'))
+        if not len(runs):
             raise DatasetError(f'{path}: no row of a kept class')
-        builder = LabelIndexBuilder()
-        conflicts, first = 0, None
-        lines = []
-        for image_id, (pos, neg, line) in images.items():
-            lines.append(line)
-            both = set(pos) & set(neg)
-            if both:
-                conflicts += len(both)
-                first = first or image_id
-                pos = [k for k in pos if k not in both]
-                neg = [k for k in neg if k not in both]
-            builder.add(image_id + self.image_ext, pos, sorted(both),
-                        negatives=neg)
+        paths, path_offsets, hashes, lines, image_of_run = _merge_runs(
+            *runs.arrays())
+        del runs
+        image = np.frombuffer(row_run, np.int32)
+        if image_of_run is not None:  # an ID met in several runs
+            image = image_of_run[image]
+        index, conflicts, first = _pack(
+            paths, path_offsets, hashes, image,
+            np.frombuffer(row_class, np.int32),
+            np.frombuffer(row_positive, np.int8).astype(bool),
+            len(self.mids))
         if dropped:
             print_log(f'OpenImagesMultiLabel: {path}: {dropped} row(s) of '
                       'classes outside the class list dropped',
@@ -188,9 +313,8 @@ class OpenImagesMultiLabel(CsvMultiLabel):
         if conflicts:
             print_log(f'OpenImagesMultiLabel: {path}: {conflicts} label(s) '
                       'verified both positive and negative for one image '
-                      f'(first: {first}) are ignored there',
+                      f'(first: {index.path(first)}) are ignored there',
                       logger='current', level=logging.WARNING)
-        index = builder.build()
         if self.check_files:
             self._check_files(index, lines)
         return index

@@ -105,3 +105,65 @@ def test_bad_files_are_named(tmp_path):
         OpenImagesMultiLabel(ann_file=str(tmp_path / 'labels.csv'),
                              class_descriptions=str(tmp_path / 'desc.csv'),
                              unlisted='negative')
+
+
+def test_interleaved_rows_match_a_per_image_reading(tmp_path):
+    """Rows of one image spread over the file (not grouped as OpenImages
+    ships them), repeated rows and conflicts: each image (in order of its
+    first row) gets exactly the positives, negatives and ignored classes a
+    plain per-image reading of the rows gives; the log counts the
+    conflicts."""
+    rng = np.random.default_rng(5)
+    mids = [f'/m/{k:03d}' for k in range(9)]
+    (tmp_path / 'desc.csv').write_text(''.join(f'{m},Class {k}\n'
+                                               for k, m in enumerate(mids)))
+    ids = [f'{k:016x}' for k in rng.integers(0, 2**62, size=40)]
+    rows = [(ids[rng.integers(40)], mids[rng.integers(9)],
+             int(rng.integers(2))) for _ in range(400)]
+    rows += [rows[k] for k in rng.integers(0, 400, size=30)]  # repeats
+    rows.append((ids[0], '/m/999', 1))  # a class outside the list
+    (tmp_path / 'labels.csv').write_text(
+        'ImageID,Source,LabelName,Confidence\n' + ''.join(
+            f'{i},verification,{m},{c}\n' for i, m, c in rows))
+    expected = {}
+    for i, m, c in rows:
+        if m in mids:
+            expected.setdefault(i, (set(), set()))[1 - c].add(mids.index(m))
+    ds = OpenImagesMultiLabel(ann_file=str(tmp_path / 'labels.csv'),
+                              class_descriptions=str(tmp_path / 'desc.csv'),
+                              check_files=False)
+    assert len(ds) == len(expected)
+    conflicts = 0
+    for k, (image, (pos, neg)) in enumerate(expected.items()):
+        info = ds.get_data_info(k)
+        assert osp.basename(info['img_path']) == image + '.jpg'
+        both = pos & neg
+        conflicts += len(both)
+        assert sorted(info['gt_label']) == sorted(pos - both)
+        assert sorted(info['gt_label_negative']) == sorted(neg - both)
+        assert sorted(info['gt_label_ignore']) == sorted(both)
+    assert conflicts > 0
+    assert ds.index.duplicates() == []
+
+
+def test_runs_of_one_image_are_merged_by_path_not_by_hash():
+    """_merge_runs with every hash equal (collisions forced): runs merge
+    only where their paths are equal; an image keeps its first run's
+    line and place."""
+    from mlic.datasets.openimages import _merge_runs
+    names = [b'a.jpg', b'b.jpg', b'a.jpg', b'c.jpg', b'b.jpg']
+    paths = np.frombuffer(b''.join(names), np.uint8)
+    offsets = np.r_[0, np.cumsum([len(n) for n in names])].astype(np.int64)
+    lines = np.array([2, 3, 5, 8, 9], np.int64)
+    hashes = np.zeros(5, np.int64)
+    merged, new_offsets, new_hashes, new_lines, image_of_run = _merge_runs(
+        paths, offsets, hashes, lines)
+    assert image_of_run.tolist() == [0, 1, 0, 2, 1]
+    assert [merged[new_offsets[i]:new_offsets[i + 1]].tobytes()
+            for i in range(3)] == [b'a.jpg', b'b.jpg', b'c.jpg']
+    assert new_lines.tolist() == [2, 3, 8] and new_hashes.size == 3
+    # distinct paths whose hashes collide stay apart; no repeat: None
+    distinct = _merge_runs(paths[:10], offsets[:3], hashes[:2], lines[:2])
+    assert distinct[-1].tolist() == [0, 1]
+    assert _merge_runs(paths[:10], offsets[:3], np.array([1, 2]),
+                       lines[:2])[-1] is None
