@@ -49,8 +49,11 @@ REGIMES = {
 
 def loss_modes(regime, epochs):
     """(name, loss options) of each mode; the large-loss rate reaches about
-    the share of positives among the unknowns (0.15) by the last epoch."""
-    rate = round(0.15 / max(epochs - 1, 1), 5)
+    the share of positives among the unknowns by the last epoch: 0.15 with
+    labels hidden at random (0.5 x 1.83 of 6 unknowns), 0.0725 with single
+    positives ((1.83 - 1) / 11 is 0.075; 0.0025 an epoch over 30)."""
+    share = 0.0725 if regime == 'single' else 0.15
+    rate = round(share / max(epochs - 1, 1), 5)
     modes = [('ignore', dict(mode='ignore')),
              ('negative', dict(mode='negative')),
              ('selective', dict(mode='selective')),
