@@ -109,6 +109,57 @@ def test_selective_priors_are_kept_in_the_state_dict():
     assert again.known_count.tolist() == [1, 2, 1, 0]
 
 
+def test_selective_prior_from_every_label_seen():
+    """prior='images': positives / labels not ignored (unknowns count as
+    negatives). Class 0: 1 positive of 2 -> 0.5; class 1: 1 of 2 -> 0.5;
+    class 2: 0 of 2; class 3: 0 of 2. Image 0 (unknown 2, 3): 0 -> spares
+    none; image 1 (unknown 0, 3): 0.5 + 0 rounds to 0 (half to even) ->
+    none: every unknown is a negative."""
+    loss = PartialLabelLoss('selective', base=BCE, prior='images')
+    loss.train()
+    _check(loss, POS, _add(KNOWN_NEG, UNKNOWN))
+    assert loss.positive_count.tolist() == [1, 1, 0, 0]
+    assert loss.known_count.tolist() == [2, 2, 2, 2]
+
+
+def test_selective_fixed_priors():
+    """Fixed priors [0.9, 0, 0, 0.8]: image 0 (unknown 2, 3) expects
+    0 + 0.8 -> spares its top-scored unknown, class 2 (0.5 > -0.3); image 1
+    (unknown 0, 3) expects 0.9 + 0.8 = 1.7 -> spares both."""
+    loss = PartialLabelLoss('selective', base=BCE, prior=[0.9, 0, 0, 0.8])
+    loss.train()
+    spared = [[0, 0, 1, 0], [1, 0, 0, 1]]
+    as_neg = [[u - s for u, s in zip(ru, rs)]
+              for ru, rs in zip(UNKNOWN, spared)]
+    _check(loss, POS, _add(KNOWN_NEG, as_neg))
+    assert float(loss.known_count.sum()) == 0  # nothing counted
+    with pytest.raises(ValueError, match='prior lists 3 classes but the '
+                       'model has 4'):
+        _run(PartialLabelLoss('selective', base=BCE, prior=[0.1] * 3))
+
+
+def test_selective_known_prior_warns_once_without_negatives(monkeypatch):
+    """Positives only (one positive per image): with prior='known' every
+    class with a positive has prior 1 (classes 0, 1; 2 and 3 have no label
+    at all: 0). Image 0 (unknown 1, 2, 3) expects 1 -> spares class 2
+    (0.5); image 1 (unknown 0, 2, 3) expects 1 -> spares class 3 (0.7). A
+    warning says so, once."""
+    from mlic.models.losses import partial_label_loss as module
+    said = []
+    monkeypatch.setattr(module, 'print_log',
+                        lambda msg, **kw: said.append(msg))
+    loss = PartialLabelLoss('selective', base=BCE)
+    loss.train()
+    single = [[1, -1, -1, -1], [-1, 1, -1, -1]]
+    _check(loss, POS, [[0, 1, 0, 1], [1, 0, 1, 0]], labels=single)
+    _run(loss, single)
+    assert len(said) == 1 and "prior='images'" in said[0]
+    # a known negative anywhere: no warning
+    said.clear()
+    _run(PartialLabelLoss('selective', base=BCE).train())
+    assert said == []
+
+
 @pytest.mark.parametrize('correction', ['reject', 'flip'])
 def test_large_loss_drops_or_flips_the_largest(correction, monkeypatch):
     loss = PartialLabelLoss('large_loss', base=BCE, correction=correction,
@@ -174,6 +225,12 @@ def test_bad_settings_are_named():
         PartialLabelLoss('negative', negative_weight='weak')
     with pytest.raises(ValueError, match='correction'):
         PartialLabelLoss('large_loss', correction='drop')
+    with pytest.raises(ValueError, match="prior='counts' must be one of"):
+        PartialLabelLoss('selective', prior='counts')
+    with pytest.raises(ValueError, match=r'numbers in \[0, 1\]'):
+        PartialLabelLoss('selective', prior=[0.5, 1.5])
+    with pytest.raises(ValueError, match='prior is read only by'):
+        PartialLabelLoss('negative', prior='images')
 
 
 def _head(loss):

@@ -56,7 +56,11 @@ def loss_modes(regime, epochs):
     rate = round(share / max(epochs - 1, 1), 5)
     modes = [('ignore', dict(mode='ignore')),
              ('negative', dict(mode='negative')),
-             ('selective', dict(mode='selective')),
+             # positives only: no known negative, so the prior from known
+             # labels would be 1 (PartialLabelLoss's docstring)
+             ('selective', dict(mode='selective', prior='images')
+              if regime in ('single', 'posonly') else
+              dict(mode='selective')),
              ('ll_reject', dict(mode='large_loss', correction='reject',
                                 rate_per_epoch=rate)),
              ('ll_flip', dict(mode='large_loss', correction='flip',

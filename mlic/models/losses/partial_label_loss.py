@@ -18,11 +18,17 @@ negative      unknowns are negatives weighted ``negative_weight`` (1: "assume
 selective     in the spirit of CSL (Ben-Baruch et al., 2022): unknowns are
               negatives, except, in each image, the ``round(sum of the
               priors of its unknown classes)`` unknowns the model scores
-              highest, which are ignored. The class priors (positives /
-              known labels of each class) are counted over the training
-              batches seen so far (summed over processes); the prior sets
-              how many of an image's unknowns are likely positive, the
-              model's scores which ones.
+              highest, which are ignored. The prior sets how many of an
+              image's unknowns are likely positive, the model's scores
+              which ones. ``prior='known'``: positives / known labels of
+              each class, counted over the training batches seen so far
+              (summed over processes): right when labels are missing at
+              random; with no known negative it is 1 and every unknown is
+              spared (a warning says so). ``'images'``: positives / labels
+              seen, known or not (every unknown counted as a negative):
+              right when every positive is listed (tags), a lower bound
+              otherwise. A list of C numbers: fixed priors (a census, a
+              first model's mean scores).
 large_loss    Kim et al. (CVPR 2022): unknowns are negatives, except the
               fraction ``min(rate_per_epoch * epoch, max_rate)`` of the
               batch's unknowns with the largest ``l-``, which are dropped
@@ -51,8 +57,9 @@ role          regularised online label estimation (Cole et al., CVPR 2021):
               datasets set) and ``expected_positives``.
 ============  ===============================================================
 """
+import logging
 import math
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -60,10 +67,13 @@ from torch import Tensor
 
 import torch.nn.functional as F
 
+from mmengine.logging import print_log
+
 from mlic.registry import MODELS
 from .asymmetric_polynomial_loss import reduce_loss
 
 MODES = ('ignore', 'negative', 'selective', 'large_loss', 'epr', 'role')
+PRIORS = ('known', 'images')
 # the label table of 'role' (three float32 N x C buffers) above this many
 # entries is refused: OpenImages-size training sets need another method
 ROLE_MAX_ENTRIES = 500_000_000
@@ -122,6 +132,8 @@ class PartialLabelLoss(nn.Module):
             estimates (Cole et al.: 10x the model's learning rate).
         estimator_seed (int): ``'role'``: the initial estimates, uniform in
             (0.4, 0.6) as probabilities, drawn from this seed.
+        prior (str | list): ``'selective'``: ``'known'`` (default),
+            ``'images'`` or C fixed priors in [0, 1] (module docstring).
     """
 
     takes_unknown = True  # the head passes -1 for unknown labels
@@ -141,6 +153,7 @@ class PartialLabelLoss(nn.Module):
                  num_images: Optional[int] = None,
                  estimator_lr: float = 0.1,
                  estimator_seed: int = 0,
+                 prior: Union[str, Sequence[float]] = 'known',
                  reduction: str = 'mean',
                  loss_weight: float = 1.0):
         super().__init__()
@@ -188,6 +201,24 @@ class PartialLabelLoss(nn.Module):
         if not estimator_lr > 0:
             raise ValueError(f'PartialLabelLoss: estimator_lr={estimator_lr}'
                              ' must be > 0')
+        fixed = None
+        if isinstance(prior, str):
+            if prior not in PRIORS:
+                raise ValueError(f'PartialLabelLoss: prior={prior!r} must be '
+                                 f'one of {PRIORS} or a list of C numbers in '
+                                 '[0, 1]')
+        else:
+            fixed = torch.as_tensor(list(prior), dtype=torch.float64)
+            if fixed.ndim != 1 or not fixed.numel() or not bool(
+                    ((fixed >= 0) & (fixed <= 1)).all()):
+                raise ValueError(
+                    'PartialLabelLoss: prior must be a list of C numbers in '
+                    f'[0, 1] (one per class); got {list(prior)!r}')
+        if mode != 'selective' and not (isinstance(prior, str)
+                                        and prior == 'known'):
+            raise ValueError(
+                'PartialLabelLoss: prior is read only by '
+                f"mode='selective', not mode={mode!r}; remove it")
         if reduction not in ('mean', 'sum', 'none'):
             raise ValueError(f'PartialLabelLoss: reduction={reduction!r}')
         self.mode = mode
@@ -201,6 +232,9 @@ class PartialLabelLoss(nn.Module):
         self.num_images = num_images
         self.estimator_lr = float(estimator_lr)
         self.estimator_seed = int(estimator_seed)
+        self.prior = prior if fixed is None else 'fixed'
+        self.fixed_priors = fixed
+        self._warned_no_negative = False
         self.reduction = reduction
         self.loss_weight = loss_weight
         # class priors of 'selective' (counted over training batches; in
@@ -276,22 +310,54 @@ class PartialLabelLoss(nn.Module):
                      weight: Optional[Tensor] = None) -> Tensor:
         """Update the counts with ``label`` (training only; entries of
         weight 0 - ignored labels - do not count) and return the priors,
-        (C,): positives / known labels of each class so far."""
+        (C,): positives / known labels of each class so far (``prior=
+        'known'``), positives / labels seen (``'images'``), or the fixed
+        list."""
         c = label.shape[1]
+        if self.fixed_priors is not None:
+            if self.fixed_priors.numel() != c:
+                raise ValueError(
+                    f'PartialLabelLoss: prior lists {self.fixed_priors.numel()}'
+                    f' classes but the model has {c}; give one prior per '
+                    'class, in the class list\'s order')
+            return self.fixed_priors.to(label.device)
         if self.positive_count.numel() != c:
             self.positive_count = torch.zeros(c, dtype=torch.float64,
                                               device=label.device)
             self.known_count = torch.zeros_like(self.positive_count)
         if self.training:
+            # the denominator: known labels ('known') or every label not
+            # ignored ('images'; known_count then counts those)
             counted = label if weight is None else torch.where(
-                weight.expand_as(label) > 0, label, torch.full_like(label, -1))
+                weight.expand_as(label) > 0, label, torch.full_like(label, -2))
+            seen = counted >= 0 if self.prior == 'known' else counted >= -1
             counts = torch.stack([(counted == 1).sum(0),
-                                  (counted >= 0).sum(0)]).to(torch.float64)
+                                  seen.sum(0)]).to(torch.float64)
             counts = _all_reduce_sum(counts)
             self.positive_count += counts[0].to(self.positive_count.device)
             self.known_count += counts[1].to(self.known_count.device)
+            if self.prior == 'known':
+                self._warn_without_negatives()
         return (self.positive_count /
                 self.known_count.clamp(min=1)).to(label.device)
+
+    def _warn_without_negatives(self):
+        """Once: with ``prior='known'``, when no class with a positive has
+        a known negative (labels that list positives only), every prior is
+        1 and every unknown is spared."""
+        if self._warned_no_negative:
+            return
+        has = self.positive_count > 0
+        if bool(has.any()) and bool(
+                (self.known_count[has] == self.positive_count[has]).all()):
+            self._warned_no_negative = True
+            print_log(
+                "PartialLabelLoss(mode='selective', prior='known'): no "
+                'class has a known negative so far, so every prior is 1 '
+                "and every unknown is spared (as 'ignore'). For labels "
+                'that list positives only (tags, one positive per image) '
+                "set model.head.loss.prior='images'.", logger='current',
+                level=logging.WARNING)
 
     # -- forward --------------------------------------------------------
     def forward(self,
