@@ -26,9 +26,12 @@ selective     in the spirit of CSL (Ben-Baruch et al., 2022): unknowns are
               random; with no known negative it is 1 and every unknown is
               spared (a warning says so). ``'images'``: positives / labels
               seen, known or not (every unknown counted as a negative):
-              right when every positive is listed (tags), a lower bound
-              otherwise. A list of C numbers: fixed priors (a census, a
-              first model's mean scores).
+              the class frequency when every positive is listed, a lower
+              bound otherwise. A list of C numbers: fixed priors (a
+              census, a first model's mean scores). The spared count
+              assumes an image's unknowns hold positives in proportion to
+              the priors: for labels listing every positive (none is
+              unknown) ``'negative'`` is exact and measured far ahead.
 large_loss    Kim et al. (CVPR 2022): unknowns are negatives, except the
               fraction ``min(rate_per_epoch * epoch, max_rate)`` of the
               batch's unknowns with the largest ``l-``, which are dropped
@@ -355,8 +358,10 @@ class PartialLabelLoss(nn.Module):
                 "PartialLabelLoss(mode='selective', prior='known'): no "
                 'class has a known negative so far, so every prior is 1 '
                 "and every unknown is spared (as 'ignore'). For labels "
-                'that list positives only (tags, one positive per image) '
-                "set model.head.loss.prior='images'.", logger='current',
+                'that list positives only, model.head.loss.mode=negative '
+                "or 'role' led on the demo (docs/partial_labels.md, "
+                "section 4); with selective, set prior='images'.",
+                logger='current',
                 level=logging.WARNING)
 
     # -- forward --------------------------------------------------------
