@@ -87,6 +87,24 @@ class LabelIndexBuilder:
         return index
 
 
+def first_equal(hashes: np.ndarray, value_of) -> np.ndarray:
+    """For each entry, the first entry whose value equals it (itself when
+    none before does): entries are grouped by ``hashes`` (their values'
+    hashes) and compared by ``value_of(i)`` only within a group, so
+    colliding hashes never merge different values, without a set of all
+    values."""
+    first = np.arange(len(hashes), dtype=np.int64)
+    order = np.argsort(hashes, kind='stable')  # entry order in a group
+    ordered = hashes[order]
+    cuts = np.nonzero(ordered[1:] != ordered[:-1])[0] + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(ordered)]
+    for g in np.nonzero(ends - starts > 1)[0]:
+        seen = {}
+        for i in order[starts[g]:ends[g]].tolist():
+            first[i] = seen.setdefault(value_of(i), i)
+    return first
+
+
 @dataclass
 class LabelIndex:
     """The packed rows (module docstring); ``len(index)`` images.
@@ -146,8 +164,9 @@ class LabelIndex:
         return builder.build()
 
     def duplicates(self, key=None):
-        """``(first, again)`` row pairs whose paths are equal (sorted by the
-        second); found by hashing the paths, without a set of strings.
+        """``(first, again)`` row pairs whose paths are equal, ``first`` the
+        earliest row with that path (sorted by ``again``); found by hashing
+        the paths, without a set of strings (:func:`first_equal`).
         ``key``: a function of a path that names the image (the builder's
         ``key``), when paths written differently may be the same image."""
         n = len(self)
@@ -157,15 +176,10 @@ class LabelIndex:
             len(self.path_hashes) == n else np.fromiter(
                 (hash(self.path(i)) for i in range(n)), dtype=np.int64,
                 count=n)
-        order = np.argsort(digests, kind='stable')
-        same = np.nonzero(digests[order][1:] == digests[order][:-1])[0]
-        pairs = []
-        for k in same:
-            a, b = int(order[k]), int(order[k + 1])
-            pa, pb = self.path(a), self.path(b)
-            if pa == pb or (key is not None and key(pa) == key(pb)):
-                pairs.append((min(a, b), max(a, b)))
-        return sorted(pairs, key=lambda p: p[1])
+        first = first_equal(digests, (lambda i: key(self.path(i))) if key
+                            else self.path)
+        again = np.nonzero(first != np.arange(n))[0]
+        return [(int(first[i]), int(i)) for i in again]
 
     def label_matrix(self, num_classes: int) -> np.ndarray:
         """(N, C) bool positives (what label statistics need)."""

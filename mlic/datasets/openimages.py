@@ -33,7 +33,7 @@ from mmengine.logging import print_log
 from mlic.registry import DATASETS
 from .csv_dataset import CsvMultiLabel
 from .errors import DatasetError
-from .label_index import LabelIndex
+from .label_index import LabelIndex, first_equal
 
 
 def read_class_descriptions(path: str, trainable: Optional[str] = None):
@@ -106,22 +106,12 @@ def _merge_runs(paths, offsets, hashes, lines):
     """One image per distinct path, in order of its first run: ``(paths,
     offsets, hashes, lines, image_of_run)``; ``image_of_run`` (each run's
     image number) is None when every run is its own image (rows grouped by
-    ImageID). Runs are compared by hash, then by path (hashes may
-    collide)."""
-    order = np.argsort(hashes, kind='stable')
-    ordered = hashes[order]
-    cuts = np.nonzero(ordered[1:] != ordered[:-1])[0] + 1
-    starts, ends = np.r_[0, cuts], np.r_[cuts, len(ordered)]
-    groups = np.nonzero(ends - starts > 1)[0]  # runs sharing a hash
-    if not groups.size:
-        return paths, offsets, hashes, lines, None
-    canon = np.arange(len(hashes), dtype=np.int64)
-    for g in groups:
-        seen = {}  # path -> its first run (the sort kept run order)
-        for r in order[starts[g]:ends[g]].tolist():
-            canon[r] = seen.setdefault(
-                paths[offsets[r]:offsets[r + 1]].tobytes(), r)
+    ImageID). Runs are compared by hash, then by path (``first_equal``)."""
+    canon = first_equal(hashes,
+                        lambda r: paths[offsets[r]:offsets[r + 1]].tobytes())
     keep = canon == np.arange(len(canon))
+    if keep.all():
+        return paths, offsets, hashes, lines, None
     number = np.cumsum(keep) - 1
     kept = np.nonzero(keep)[0]
     sizes = np.diff(offsets)[kept]

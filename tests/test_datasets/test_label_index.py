@@ -49,3 +49,15 @@ def test_repeats_under_a_key():
     builder.add('b.jpg', [1])
     index = builder.build()
     assert index.duplicates(key=lambda p: p.lstrip('./')) == [(0, 1)]
+
+
+def test_duplicates_are_found_across_colliding_hashes():
+    """Rows 0 and 2 share a path; row 1, between them in hash order, has
+    another path with the same (forced) hash: still one pair, (0, 2); a
+    third copy pairs with the first row."""
+    builder = LabelIndexBuilder()
+    for path in ('a.jpg', 'b.jpg', 'a.jpg', 'a.jpg'):
+        builder.add(path, [0])
+    index = builder.build()
+    index.path_hashes = np.zeros(4, np.int64)
+    assert index.duplicates() == [(0, 2), (0, 3)]
